@@ -1,0 +1,1 @@
+//! pynto runtime. TODO
