@@ -28,7 +28,7 @@ mod op;
 mod value;
 mod version;
 
-pub use codec::{decode, encode, encode_into, DecodeError};
+pub use codec::{decode, encode, encode_into, DecodeError, MAX_BIGINT_BYTES};
 pub use failure::{ErrorKind, Failure};
 pub use ids::{ChainId, Oid, Seq, TypeId, ROOT_OID};
 pub use limits::{Limits, INLINE_BYTES_MAX};

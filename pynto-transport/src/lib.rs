@@ -1,8 +1,57 @@
-//! pynto's transports: how protocol frames cross a byte stream. TODO(helper): fill in.
+//! pynto's transports: how protocol frames cross a byte stream.
 //!
-//! The contract the runtime relies on (do not change the signatures without asking):
+//! This crate moves [`Frame`]s — a msgpack body plus bulk attachments — between two pynto
+//! peers. It provides the wire framing ([`framing`]) and blocking transports over TCP
+//! ([`tcp`]), Unix sockets ([`unix`]), TLS over TCP ([`tls`], rustls with the `ring`
+//! provider), the process's own stdin/stdout ([`stdio`]), a child process's pipes
+//! ([`child`]), and an in-process pair for tests ([`memory`]). [`Address`] parses the
+//! `tcp://`, `unix://` and `tls://` forms, [`connect`] dials one and [`Listener`] accepts on
+//! one.
+//!
+//! What it is not: it does not encode or decode messages (that is `pynto-proto`), does not run
+//! a connection (that is `pynto-runtime`), and is not async. The design is one reader thread
+//! per connection blocking in [`FrameReader::recv`], and callers writing their own frames
+//! through [`FrameWriter::send`] under a mutex, with no hand-off thread, for latency.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use pynto_proto::Frame;
+//! use pynto_transport::{memory, Transport};
+//!
+//! let (a, b) = memory::pair();
+//! let (_a_reader, mut a_writer) = Box::new(a).split();
+//! let (mut b_reader, _b_writer) = Box::new(b).split();
+//! let frame = Frame { body: Bytes::from_static(b"hello"), attachments: vec![] };
+//! a_writer.send(&frame).unwrap();
+//! assert_eq!(b_reader.recv().unwrap(), Some(frame));
+//! a_writer.shutdown();
+//! assert_eq!(b_reader.recv().unwrap(), None);
+//! ```
+//!
+//! The contract the runtime relies on is the three traits [`FrameReader`], [`FrameWriter`]
+//! and [`Transport`].
+
+use std::fmt;
+use std::sync::Arc;
 
 use pynto_proto::{Frame, Limits};
+
+pub mod address;
+pub mod child;
+pub mod framing;
+pub mod memory;
+pub mod stdio;
+pub mod tcp;
+pub mod tls;
+pub mod unix;
+
+pub use address::{connect, Address, Listener};
+pub use framing::{StreamReader, StreamWriter, MAX_ATTACHMENTS};
+pub use tls::{TlsClient, TlsServer};
+
+/// The rustls version this crate is built against, so callers can build configurations with
+/// matching types.
+pub use rustls;
 
 /// The receiving half of a transport, owned by the connection's one reader thread.
 pub trait FrameReader: Send {
@@ -21,6 +70,12 @@ pub trait FrameWriter: Send {
     /// Close the transport in both directions, so the reader's `recv` returns promptly.
     /// Idempotent; never blocks for long and never fails.
     fn shutdown(&mut self);
+    /// A handle that shuts the transport down from any thread without going through the
+    /// writer (and so without waiting for a `send` blocked on a full socket), when the
+    /// transport supports it. The default is `None`.
+    fn shutdown_handle(&self) -> Option<ShutdownHandle> {
+        None
+    }
 }
 
 /// A connected transport, before it is split between the reader thread and the writers.
@@ -31,6 +86,35 @@ pub trait Transport: Send {
     fn peer(&self) -> String;
 }
 
+impl fmt::Debug for dyn Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Transport({})", self.peer())
+    }
+}
+
+/// Shuts a transport down from any thread: both directions close, a blocked `recv` returns
+/// and a blocked `send` fails. Cheap to clone; shutting down twice is harmless.
+#[derive(Clone)]
+pub struct ShutdownHandle(Arc<dyn Fn() + Send + Sync>);
+
+impl ShutdownHandle {
+    /// A handle that runs `close` when asked to shut down.
+    pub fn new(close: impl Fn() + Send + Sync + 'static) -> Self {
+        ShutdownHandle(Arc::new(close))
+    }
+
+    /// Shut the transport down. Never blocks for long and never fails.
+    pub fn shutdown(&self) {
+        (self.0)()
+    }
+}
+
+impl fmt::Debug for ShutdownHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ShutdownHandle")
+    }
+}
+
 /// Why a transport failed.
 #[derive(Debug)]
 pub enum TransportError {
@@ -38,4 +122,109 @@ pub enum TransportError {
     Io(std::io::Error),
     /// The stream ended inside a frame.
     Torn,
+    /// A frame's body is larger than the receiver's `max_frame` (or than the wire format's
+    /// 32-bit length when sending). Refused before the body is read.
+    FrameTooLarge {
+        /// The body's length in bytes.
+        len: u64,
+        /// The limit it exceeds.
+        max: u64,
+    },
+    /// A frame's body and attachments together exceed the receiver's `max_message`. Refused
+    /// before the offending part is read, so `len` is the size known at that point.
+    MessageTooLarge {
+        /// The message size known when it was refused (a lower bound of its size).
+        len: u64,
+        /// The limit it exceeds.
+        max: u64,
+    },
+    /// A frame claims more attachments than [`MAX_ATTACHMENTS`].
+    TooManyAttachments {
+        /// The number of attachments claimed.
+        count: u64,
+        /// The limit it exceeds.
+        max: u64,
+    },
+    /// TLS failed: configuration, certificates, the handshake or a protocol error.
+    Tls(String),
+    /// An address could not be parsed or used.
+    Address(String),
+    /// The transport was shut down (or its peer went away) and can no longer send.
+    Closed,
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransportError::Io(e) => write!(f, "transport I/O error: {e}"),
+            TransportError::Torn => f.write_str("the stream ended inside a frame"),
+            TransportError::FrameTooLarge { len, max } => {
+                write!(f, "frame body of {len} bytes exceeds the limit of {max} bytes")
+            }
+            TransportError::MessageTooLarge { len, max } => write!(
+                f,
+                "message of at least {len} bytes exceeds the limit of {max} bytes"
+            ),
+            TransportError::TooManyAttachments { count, max } => write!(
+                f,
+                "frame has {count} attachments, more than the limit of {max}"
+            ),
+            TransportError::Tls(msg) => write!(f, "TLS error: {msg}"),
+            TransportError::Address(msg) => write!(f, "bad address: {msg}"),
+            TransportError::Closed => f.write_str("the transport is closed"),
+        }
+    }
+}
+
+impl std::error::Error for TransportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TransportError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<std::io::Error> for TransportError {
+    fn from(e: std::io::Error) -> Self {
+        TransportError::Io(e)
+    }
+}
+
+/// Halves that report `error` on every call: what `split` returns when it cannot duplicate a
+/// socket (the process is out of file descriptors).
+pub(crate) fn failed_split(error: std::io::Error) -> (Box<dyn FrameReader>, Box<dyn FrameWriter>) {
+    let failed = Failed {
+        kind: error.kind(),
+        message: error.to_string(),
+    };
+    (Box::new(failed.clone()), Box::new(failed))
+}
+
+#[derive(Clone)]
+struct Failed {
+    kind: std::io::ErrorKind,
+    message: String,
+}
+
+impl Failed {
+    fn error(&self) -> TransportError {
+        TransportError::Io(std::io::Error::new(self.kind, self.message.clone()))
+    }
+}
+
+impl FrameReader for Failed {
+    fn recv(&mut self) -> Result<Option<Frame>, TransportError> {
+        Err(self.error())
+    }
+
+    fn set_limits(&mut self, _limits: &Limits) {}
+}
+
+impl FrameWriter for Failed {
+    fn send(&mut self, _frame: &Frame) -> Result<(), TransportError> {
+        Err(self.error())
+    }
+
+    fn shutdown(&mut self) {}
 }

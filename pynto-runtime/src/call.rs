@@ -1,0 +1,316 @@
+//! Outgoing calls: register the waiter, write the request from the caller's thread, then wait
+//! (parked, serving requests of the caller's chain) or hand back a future.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures::task::AtomicWaker;
+use parking_lot::Mutex;
+use pynto_proto::{ChainId, Message, Op, Request, Seq, Target, Value};
+
+use crate::boxing::{Boxer, Incoming};
+use crate::chains::{self, ParkSlot, Woken};
+use crate::error::Error;
+use crate::host::Host;
+use crate::imports::RemoteRef;
+use crate::session::{Inner, Session};
+
+/// A reply: its value, and the references it carried.
+pub struct Answer<H: Host> {
+    /// The result value.
+    pub value: Value,
+    /// Resolves the references inside `value`.
+    pub incoming: Incoming<H>,
+}
+
+impl<H: Host> std::fmt::Debug for Answer<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answer").field("value", &self.value).finish_non_exhaustive()
+    }
+}
+
+impl<H: Host> Answer<H> {
+    /// The handle of the object the reply returned by reference, if it did.
+    pub fn remote(&self) -> Option<&RemoteRef> {
+        match &self.value {
+            Value::Ref(r) => self.incoming.import(r.oid),
+            _ => None,
+        }
+    }
+}
+
+/// How the caller is told its reply arrived.
+pub(crate) enum Wake {
+    /// A thread parked in its slot.
+    Slot(Arc<ParkSlot>),
+    /// An async task.
+    Task(AtomicWaker),
+    /// A host hook (e.g. an event fd an event loop watches). Runs on the reader thread: it must
+    /// be quick and must not touch the host's interpreter.
+    Hook(Box<dyn Fn() + Send + Sync>),
+}
+
+/// One outgoing call waiting for its reply.
+pub(crate) struct Pending<H: Host> {
+    result: Mutex<Option<Result<Answer<H>, Error>>>,
+    wake: Wake,
+}
+
+impl<H: Host> Pending<H> {
+    pub(crate) fn new(wake: Wake) -> Arc<Self> {
+        Arc::new(Pending { result: Mutex::new(None), wake })
+    }
+
+    /// Store the outcome and wake the caller.
+    pub(crate) fn complete(&self, result: Result<Answer<H>, Error>) {
+        *self.result.lock() = Some(result);
+        match &self.wake {
+            Wake::Slot(slot) => slot.wake(),
+            Wake::Task(waker) => waker.wake(),
+            Wake::Hook(hook) => hook(),
+        }
+    }
+
+    fn take(&self) -> Option<Result<Answer<H>, Error>> {
+        self.result.lock().take()
+    }
+
+    fn is_done(&self) -> bool {
+        self.result.lock().is_some()
+    }
+}
+
+/// Per-call options of a blocking call.
+#[derive(Default)]
+pub struct CallOptions<'a> {
+    /// Overrides the session's call timeout; `Some(None)` waits without limit.
+    pub timeout: Option<Option<Duration>>,
+    /// Called every poll interval while waiting; an `Err` abandons the call with that error
+    /// (bindings check for Ctrl-C here).
+    pub interrupt: Option<&'a dyn Fn() -> Result<(), Error>>,
+}
+
+impl<H: Host> Session<H> {
+    /// Send `op` to `target` and wait for the reply on this thread. While it waits, requests of
+    /// this thread's chain (callbacks) run here.
+    pub fn request(&self, target: Target, op: Op, boxer: Boxer<'_, H>, options: &CallOptions<'_>) -> Result<Answer<H>, Error> {
+        let inner = &self.inner;
+        let chain = chains::current_chain();
+        let slot = chains::current_slot();
+        let _chain_guard = chains::chain_table().enter(chain, &slot);
+        let pending = Pending::new(Wake::Slot(Arc::clone(&slot)));
+        let seq = inner.start(chain, target, op, boxer, &pending)?;
+        let timeout = options.timeout.unwrap_or(inner.core.config.call_timeout);
+        let deadline = timeout.map(|t| Instant::now() + t);
+        inner.core.waiting.fetch_add(1, Ordering::Relaxed);
+        let outcome = self.wait(seq, &pending, &slot, deadline, options);
+        inner.core.waiting.fetch_sub(1, Ordering::Relaxed);
+        outcome
+    }
+
+    fn wait(
+        &self,
+        seq: Seq,
+        pending: &Arc<Pending<H>>,
+        slot: &ParkSlot,
+        deadline: Option<Instant>,
+        options: &CallOptions<'_>,
+    ) -> Result<Answer<H>, Error> {
+        let poll = self.inner.core.config.poll_interval;
+        loop {
+            if let Some(result) = pending.take() {
+                return result;
+            }
+            let wake_at = match (deadline, options.interrupt.is_some()) {
+                (Some(d), true) => Some(d.min(Instant::now() + poll)),
+                (Some(d), false) => Some(d),
+                (None, true) => Some(Instant::now() + poll),
+                (None, false) => None,
+            };
+            match slot.wait(wake_at) {
+                Woken::Job(job) => job(),
+                Woken::Look => {}
+                Woken::TimedOut => {
+                    if pending.is_done() {
+                        continue;
+                    }
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        self.inner.abandon(seq);
+                        return Err(Error::Timeout);
+                    }
+                    if let Some(check) = options.interrupt {
+                        if let Err(e) = check() {
+                            self.inner.abandon(seq);
+                            return Err(e);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Send `op` to `target` and return a future of the reply. Requests the peer makes while
+    /// the future is pending run on the worker pool. Dropping the future before it completes
+    /// cancels the call on the peer.
+    pub fn request_async(&self, target: Target, op: Op, boxer: Boxer<'_, H>) -> ReplyFuture<H> {
+        let pending = Pending::new(Wake::Task(AtomicWaker::new()));
+        let chain = chains::current_chain();
+        match self.inner.start(chain, target, op, boxer, &pending) {
+            Ok(seq) => ReplyFuture { inner: Arc::clone(&self.inner), seq, pending, state: FutureState::Waiting },
+            Err(e) => ReplyFuture { inner: Arc::clone(&self.inner), seq: 0, pending, state: FutureState::Failed(Some(e)) },
+        }
+    }
+
+    /// Send `op` to `target` and call `hook` on the reader thread when the reply arrives; take it
+    /// with the returned [`ReplyHandle`]. For bindings that wait in their own event loop.
+    pub fn request_with_hook(
+        &self,
+        target: Target,
+        op: Op,
+        boxer: Boxer<'_, H>,
+        hook: Box<dyn Fn() + Send + Sync>,
+    ) -> Result<ReplyHandle<H>, Error> {
+        let pending = Pending::new(Wake::Hook(hook));
+        let chain = chains::current_chain();
+        let seq = self.inner.start(chain, target, op, boxer, &pending)?;
+        Ok(ReplyHandle { inner: Arc::clone(&self.inner), seq, pending, taken: false })
+    }
+
+    /// One round trip to the peer.
+    pub fn ping(&self) -> Result<Duration, Error> {
+        let started = Instant::now();
+        self.request(Target::Export(0), Op::Ping, self.boxer(), &CallOptions::default())?;
+        Ok(started.elapsed())
+    }
+}
+
+impl<H: Host> Inner<H> {
+    /// Register the waiter, then write the request from this thread.
+    fn start(&self, chain: ChainId, target: Target, op: Op, mut boxer: Boxer<'_, H>, pending: &Arc<Pending<H>>) -> Result<Seq, Error> {
+        if self.core.is_closed() {
+            return Err(self.core.closed_error());
+        }
+        let seq = self.core.next_seq();
+        // Registered before writing, so the reply (or a nested request) can never miss it.
+        self.pending.lock().insert(seq, Arc::clone(pending));
+        let msg = Message::Request(Request { seq, chain, target, op });
+        match self.core.send(&msg) {
+            Ok(()) => {
+                boxer.finish(true);
+                self.core.requests_sent.fetch_add(1, Ordering::Relaxed);
+                Ok(seq)
+            }
+            Err(e) => {
+                boxer.finish(false);
+                self.pending.lock().remove(&seq);
+                Err(e)
+            }
+        }
+    }
+
+    /// Stop waiting for `seq`: forget it and tell the peer. A reply that still comes is decoded
+    /// and its references released.
+    pub(crate) fn abandon(&self, seq: Seq) {
+        if self.pending.lock().remove(&seq).is_some() {
+            let _ = self.core.send(&Message::Cancel { seq });
+        }
+    }
+}
+
+enum FutureState {
+    Waiting,
+    Failed(Option<Error>),
+    Done,
+}
+
+/// The reply of an asynchronous call. Dropping it before it completes cancels the call.
+pub struct ReplyFuture<H: Host> {
+    inner: Arc<Inner<H>>,
+    seq: Seq,
+    pending: Arc<Pending<H>>,
+    state: FutureState,
+}
+
+impl<H: Host> Future for ReplyFuture<H> {
+    type Output = Result<Answer<H>, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        match &mut this.state {
+            FutureState::Failed(e) => {
+                let e = e.take().unwrap_or(Error::Timeout);
+                this.state = FutureState::Done;
+                return Poll::Ready(Err(e));
+            }
+            FutureState::Done => return Poll::Ready(Err(Error::ConnectionClosed("polled after completion".into()))),
+            FutureState::Waiting => {}
+        }
+        if let Wake::Task(waker) = &this.pending.wake {
+            waker.register(cx.waker());
+        }
+        match this.pending.take() {
+            Some(result) => {
+                this.state = FutureState::Done;
+                Poll::Ready(result)
+            }
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl<H: Host> Drop for ReplyFuture<H> {
+    fn drop(&mut self) {
+        if matches!(self.state, FutureState::Waiting) {
+            self.inner.abandon(self.seq);
+        }
+    }
+}
+
+/// The reply of a call whose completion is signalled by a hook.
+pub struct ReplyHandle<H: Host> {
+    inner: Arc<Inner<H>>,
+    seq: Seq,
+    pending: Arc<Pending<H>>,
+    taken: bool,
+}
+
+impl<H: Host> ReplyHandle<H> {
+    /// True once the reply (or the failure) is here.
+    pub fn is_ready(&self) -> bool {
+        self.taken || self.pending.is_done()
+    }
+
+    /// The reply, if it is here; each reply is taken once.
+    pub fn take(&mut self) -> Option<Result<Answer<H>, Error>> {
+        let result = self.pending.take();
+        if result.is_some() {
+            self.taken = true;
+        }
+        result
+    }
+
+    /// The request's sequence number.
+    pub fn seq(&self) -> Seq {
+        self.seq
+    }
+
+    /// Stop waiting and cancel the call on the peer.
+    pub fn cancel(&mut self) {
+        if !self.taken {
+            self.taken = true;
+            self.inner.abandon(self.seq);
+        }
+    }
+}
+
+impl<H: Host> Drop for ReplyHandle<H> {
+    fn drop(&mut self) {
+        if !self.taken && !self.pending.is_done() {
+            self.inner.abandon(self.seq);
+        }
+    }
+}

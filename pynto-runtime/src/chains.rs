@@ -1,0 +1,215 @@
+//! Call chains: distributed threads of control, and the park slots their threads wait in.
+//!
+//! Every request carries the chain of the call that caused it. A thread that waits on an
+//! outgoing call registers its chain in the process-wide [`ChainTable`]; a request of that chain
+//! arriving on any connection is queued in the waiting thread's [`ParkSlot`] and runs there, in
+//! the middle of the wait, like local recursion. Requests of chains nobody here waits on go to
+//! the worker pool.
+//!
+//! **Invariant**: routing a job to a slot and removing a chain from the table happen under the
+//! same lock, and a thread leaving its outermost wait moves any job left in its slot to the pool,
+//! so no job is ever stranded in a slot nobody waits on.
+
+use std::cell::Cell;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use parking_lot::{Condvar, Mutex};
+use pynto_proto::ChainId;
+
+use crate::pool;
+
+/// Work for a thread: serve one request. Type-erased so one process-wide table serves sessions
+/// of every host.
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
+
+/// Where one thread waits: for the reply it expects (a [`ParkSlot::wake`]) or for a request of its
+/// chain to run ([`ParkSlot::push`]).
+#[derive(Default)]
+pub(crate) struct ParkSlot {
+    state: Mutex<SlotState>,
+    cond: Condvar,
+}
+
+#[derive(Default)]
+struct SlotState {
+    /// Requests of this thread's chain, waiting to run on it.
+    jobs: VecDeque<Job>,
+    /// Set by `wake`, cleared by the waiter when it looks: something it waits for may be done.
+    woken: bool,
+}
+
+/// What a wait returned.
+pub(crate) enum Woken {
+    /// A request of this thread's chain, to run now.
+    Job(Job),
+    /// Something the waiter waits for may have happened; it should look.
+    Look,
+    /// The deadline passed.
+    TimedOut,
+}
+
+impl ParkSlot {
+    /// Queue a request to run on the waiting thread.
+    pub(crate) fn push(&self, job: Job) {
+        self.state.lock().jobs.push_back(job);
+        self.cond.notify_one();
+    }
+
+    /// Tell the waiting thread to look at what it waits for.
+    pub(crate) fn wake(&self) {
+        self.state.lock().woken = true;
+        self.cond.notify_one();
+    }
+
+    /// Wait until woken, given a job, or past `deadline`.
+    pub(crate) fn wait(&self, deadline: Option<Instant>) -> Woken {
+        let mut state = self.state.lock();
+        loop {
+            if let Some(job) = state.jobs.pop_front() {
+                return Woken::Job(job);
+            }
+            if state.woken {
+                state.woken = false;
+                return Woken::Look;
+            }
+            match deadline {
+                Some(deadline) => {
+                    if self.cond.wait_until(&mut state, deadline).timed_out() {
+                        if let Some(job) = state.jobs.pop_front() {
+                            return Woken::Job(job);
+                        }
+                        return Woken::TimedOut;
+                    }
+                }
+                None => self.cond.wait(&mut state),
+            }
+        }
+    }
+
+    /// Take every queued job (used when the thread stops waiting on its chain).
+    fn drain(&self) -> Vec<Job> {
+        self.state.lock().jobs.drain(..).collect()
+    }
+}
+
+thread_local! {
+    static SLOT: Arc<ParkSlot> = Arc::new(ParkSlot::default());
+    static CHAIN: Cell<Option<ChainId>> = const { Cell::new(None) };
+}
+
+/// This thread's park slot.
+pub(crate) fn current_slot() -> Arc<ParkSlot> {
+    SLOT.with(Arc::clone)
+}
+
+/// This thread's chain, minting one the first time the thread calls out.
+pub(crate) fn current_chain() -> ChainId {
+    CHAIN.with(|c| match c.get() {
+        Some(id) => id,
+        None => {
+            let id = new_chain_id();
+            c.set(Some(id));
+            id
+        }
+    })
+}
+
+/// Run `f` as part of `chain` (a worker serving a request adopts the request's chain), restoring
+/// the thread's previous chain afterwards.
+pub(crate) fn with_chain<R>(chain: ChainId, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<ChainId>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CHAIN.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(CHAIN.with(|c| c.replace(Some(chain))));
+    f()
+}
+
+/// A fresh chain id: a per-process salt in the high half, a counter in the low half, so two
+/// processes practically never mint the same id. (A collision would run a request on another
+/// waiting thread of the same process: still correct, only not on the expected thread.)
+fn new_chain_id() -> ChainId {
+    static SALT: OnceLock<u64> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let salt = *SALT.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        let mut x = nanos ^ (u64::from(std::process::id()) << 17) ^ 0x9e37_79b9_7f4a_7c15;
+        // splitmix64 finaliser: spread the bits.
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^ (x >> 31)
+    });
+    (salt & 0xffff_ffff_0000_0000) | (NEXT.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff)
+}
+
+/// The process-wide map from chain to the thread waiting on it.
+#[derive(Default)]
+pub(crate) struct ChainTable {
+    waiting: Mutex<HashMap<ChainId, (Arc<ParkSlot>, usize)>>,
+}
+
+/// The process's chain table.
+pub(crate) fn chain_table() -> &'static ChainTable {
+    static TABLE: OnceLock<ChainTable> = OnceLock::new();
+    TABLE.get_or_init(ChainTable::default)
+}
+
+impl ChainTable {
+    /// Register that the current thread waits on `chain` (nested waits count up).
+    pub(crate) fn enter(&'static self, chain: ChainId, slot: &Arc<ParkSlot>) -> ChainGuard {
+        let mut waiting = self.waiting.lock();
+        let entry = waiting.entry(chain).or_insert_with(|| (Arc::clone(slot), 0));
+        entry.1 += 1;
+        ChainGuard { table: self, chain }
+    }
+
+    /// Run `job` on the thread waiting on `chain`, if there is one; otherwise hand it back.
+    pub(crate) fn route(&self, chain: ChainId, job: Job) -> Result<(), Job> {
+        let waiting = self.waiting.lock();
+        match waiting.get(&chain) {
+            Some((slot, _)) => {
+                slot.push(job);
+                Ok(())
+            }
+            None => Err(job),
+        }
+    }
+
+    /// How many chains have a waiting thread (for tests and stats).
+    pub(crate) fn len(&self) -> usize {
+        self.waiting.lock().len()
+    }
+}
+
+/// Unregisters a wait on drop; the outermost one moves leftover jobs to the pool.
+pub(crate) struct ChainGuard {
+    table: &'static ChainTable,
+    chain: ChainId,
+}
+
+impl Drop for ChainGuard {
+    fn drop(&mut self) {
+        let leftovers = {
+            let mut waiting = self.table.waiting.lock();
+            let Some(entry) = waiting.get_mut(&self.chain) else { return };
+            entry.1 -= 1;
+            if entry.1 > 0 {
+                return;
+            }
+            let (slot, _) = waiting.remove(&self.chain).expect("entry present");
+            // Under the table lock: no new job can be routed to this slot from now on.
+            slot.drain()
+        };
+        for job in leftovers {
+            pool::spawn(job);
+        }
+    }
+}

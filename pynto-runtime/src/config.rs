@@ -1,0 +1,44 @@
+//! Session configuration: one typed struct with documented defaults.
+
+use std::time::Duration;
+
+use pynto_proto::Limits;
+
+/// How a session behaves. Bindings mirror these as keyword arguments.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// What this side accepts from the peer; announced in Hello.
+    pub limits: Limits,
+    /// On the accepting side: the shared secret the peer must present, if any.
+    /// On the connecting side: the secret to present.
+    pub token: Option<String>,
+    /// Timeout of each blocking call. `None` (the default) waits as long as the peer is alive:
+    /// long calls are never cut short, dead peers are found by liveness checks.
+    pub call_timeout: Option<Duration>,
+    /// How long the Hello exchange may take.
+    pub handshake_timeout: Duration,
+    /// How long the connection may be silent while calls wait before this side pings the peer.
+    pub liveness_interval: Duration,
+    /// How long a ping may go unanswered before the peer is declared gone and every waiting
+    /// call fails with `ConnectionClosed`.
+    pub liveness_timeout: Duration,
+    /// The name of this side's root service, sent in Hello for diagnostics.
+    pub service_name: String,
+    /// How long a parked caller sleeps between checks of its interrupt hook.
+    pub poll_interval: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            limits: Limits::default(),
+            token: None,
+            call_timeout: None,
+            handshake_timeout: Duration::from_secs(10),
+            liveness_interval: Duration::from_secs(2),
+            liveness_timeout: Duration::from_secs(3),
+            service_name: String::new(),
+            poll_interval: Duration::from_millis(100),
+        }
+    }
+}

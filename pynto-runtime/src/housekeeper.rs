@@ -1,0 +1,141 @@
+//! The housekeeper: one process-wide thread for chores no caller is around to do.
+//!
+//! It writes releases queued on idle connections, pings peers that went silent while calls
+//! wait on them (and closes the session if they stay silent), and enforces handshake deadlines.
+//! Chores are rare and short, so one thread serves every session of the process.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+use pynto_transport::FrameWriter;
+
+use crate::imports::ReleaseSink;
+
+/// How often sessions are checked for liveness.
+const TICK: Duration = Duration::from_millis(250);
+
+/// A session the housekeeper checks for liveness.
+pub(crate) trait Maintained: Send + Sync {
+    /// Ping a silent peer, or close the session if the peer stayed silent too long.
+    fn maintain(self: std::sync::Arc<Self>);
+}
+
+type SharedWriter = Mutex<Box<dyn FrameWriter>>;
+
+#[derive(Default)]
+struct State {
+    flush: Vec<Weak<dyn ReleaseSink>>,
+    sessions: Vec<Weak<dyn Maintained>>,
+    deadlines: Vec<(u64, Instant, Weak<SharedWriter>)>,
+    started: bool,
+}
+
+struct Housekeeper {
+    state: Mutex<State>,
+    cond: Condvar,
+}
+
+fn housekeeper() -> &'static Housekeeper {
+    static KEEPER: OnceLock<Housekeeper> = OnceLock::new();
+    let keeper = KEEPER.get_or_init(|| Housekeeper { state: Mutex::new(State::default()), cond: Condvar::new() });
+    let mut state = keeper.state.lock();
+    if !state.started {
+        state.started = true;
+        std::thread::Builder::new()
+            .name("pynto-housekeeper".into())
+            .spawn(run)
+            .expect("start the pynto housekeeper thread");
+    }
+    drop(state);
+    keeper
+}
+
+/// Write `sink`'s queued releases soon.
+pub(crate) fn flush_soon(sink: Weak<dyn ReleaseSink>) {
+    let keeper = housekeeper();
+    keeper.state.lock().flush.push(sink);
+    keeper.cond.notify_one();
+}
+
+/// Check `session` for liveness from now on, until it is gone.
+pub(crate) fn watch(session: Weak<dyn Maintained>) {
+    let keeper = housekeeper();
+    keeper.state.lock().sessions.push(session);
+    keeper.cond.notify_one();
+}
+
+/// Shuts a transport if it is still armed at its deadline; disarmed on drop.
+pub(crate) struct Deadline {
+    id: u64,
+}
+
+impl Deadline {
+    /// Shut `writer` at `at` unless this guard is dropped first.
+    pub(crate) fn arm(at: Instant, writer: Weak<SharedWriter>) -> Deadline {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        let keeper = housekeeper();
+        keeper.state.lock().deadlines.push((id, at, writer));
+        keeper.cond.notify_one();
+        Deadline { id }
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        housekeeper().state.lock().deadlines.retain(|(id, _, _)| *id != self.id);
+    }
+}
+
+fn run() {
+    let keeper = housekeeper();
+    let mut next_tick = Instant::now() + TICK;
+    let mut state = keeper.state.lock();
+    loop {
+        let mut wake_at = next_tick;
+        for (_, at, _) in &state.deadlines {
+            wake_at = wake_at.min(*at);
+        }
+        if state.flush.is_empty() {
+            keeper.cond.wait_until(&mut state, wake_at);
+        }
+        let flush = std::mem::take(&mut state.flush);
+        let now = Instant::now();
+        let mut expired = Vec::new();
+        state.deadlines.retain(|(_, at, writer)| {
+            if *at <= now {
+                expired.push(writer.clone());
+                false
+            } else {
+                true
+            }
+        });
+        let sessions = if now >= next_tick {
+            next_tick = now + TICK;
+            state.sessions.retain(|s| s.strong_count() > 0);
+            state.sessions.clone()
+        } else {
+            Vec::new()
+        };
+        drop(state);
+        for sink in flush {
+            if let Some(sink) = sink.upgrade() {
+                sink.flush();
+            }
+        }
+        for writer in expired {
+            if let Some(writer) = writer.upgrade() {
+                writer.lock().shutdown();
+            }
+        }
+        for session in sessions {
+            if let Some(session) = session.upgrade() {
+                session.maintain();
+            }
+        }
+        state = keeper.state.lock();
+    }
+}
+

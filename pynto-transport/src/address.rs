@@ -1,0 +1,268 @@
+//! Addresses (`host:port`, `tcp://host:port`, `unix:///path`, `tls://host:port`), and
+//! connecting to or listening on one.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use crate::tcp::{TcpAcceptor, TcpTransport};
+use crate::tls::{self, TlsAcceptor, TlsClient, TlsServer};
+use crate::unix::{UnixAcceptor, UnixTransport};
+use crate::{Transport, TransportError};
+
+/// Where a peer listens.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Address {
+    /// Plain TCP: `host:port` or `tcp://host:port`.
+    Tcp {
+        /// A DNS name or IP address (IPv6 without brackets).
+        host: String,
+        /// The port.
+        port: u16,
+    },
+    /// A Unix socket path: `unix:///absolute/path` or `unix://relative/path`.
+    Unix(PathBuf),
+    /// TLS over TCP: `tls://host:port`. The host is also the name the server's certificate
+    /// must carry.
+    Tls {
+        /// A DNS name or IP address (IPv6 without brackets).
+        host: String,
+        /// The port.
+        port: u16,
+    },
+}
+
+impl Address {
+    /// Parse an address; the same as `s.parse()`.
+    pub fn parse(s: &str) -> Result<Address, TransportError> {
+        s.parse()
+    }
+}
+
+fn bad(input: &str, why: impl fmt::Display) -> TransportError {
+    TransportError::Address(format!("{input:?}: {why}"))
+}
+
+/// Split `host:port` (`[v6]:port` for IPv6 literals).
+fn host_port(input: &str, rest: &str) -> Result<(String, u16), TransportError> {
+    let (host, port) = if let Some(after) = rest.strip_prefix('[') {
+        let (host, tail) = after
+            .split_once(']')
+            .ok_or_else(|| bad(input, "unclosed '[' in IPv6 address"))?;
+        let port = tail
+            .strip_prefix(':')
+            .ok_or_else(|| bad(input, "expected ':port' after ']'"))?;
+        (host, port)
+    } else {
+        let (host, port) = rest
+            .rsplit_once(':')
+            .ok_or_else(|| bad(input, "expected host:port"))?;
+        if host.contains(':') {
+            return Err(bad(input, "IPv6 addresses must be written as [addr]:port"));
+        }
+        (host, port)
+    };
+    if host.is_empty() {
+        return Err(bad(input, "missing host"));
+    }
+    if host.contains('/') {
+        return Err(bad(input, "unexpected '/' in host"));
+    }
+    let port = port
+        .parse::<u16>()
+        .map_err(|_| bad(input, format!("port {port:?} is not a number from 0 to 65535")))?;
+    Ok((host.to_string(), port))
+}
+
+impl FromStr for Address {
+    type Err = TransportError;
+
+    fn from_str(s: &str) -> Result<Address, TransportError> {
+        let input = s.trim();
+        if input.is_empty() {
+            return Err(TransportError::Address("empty address".to_string()));
+        }
+        match input.split_once("://") {
+            None => {
+                let (host, port) = host_port(input, input)?;
+                Ok(Address::Tcp { host, port })
+            }
+            Some((scheme, rest)) => match scheme.to_ascii_lowercase().as_str() {
+                "tcp" => {
+                    let (host, port) = host_port(input, rest)?;
+                    Ok(Address::Tcp { host, port })
+                }
+                "tls" => {
+                    let (host, port) = host_port(input, rest)?;
+                    Ok(Address::Tls { host, port })
+                }
+                "unix" => {
+                    if rest.is_empty() {
+                        return Err(bad(input, "missing socket path"));
+                    }
+                    Ok(Address::Unix(PathBuf::from(rest)))
+                }
+                other => Err(bad(
+                    input,
+                    format!("unknown scheme {other:?} (expected tcp, tls or unix)"),
+                )),
+            },
+        }
+    }
+}
+
+fn fmt_host(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Address::Tcp { host, port } => write!(f, "tcp://{}:{port}", fmt_host(host)),
+            Address::Tls { host, port } => write!(f, "tls://{}:{port}", fmt_host(host)),
+            Address::Unix(path) => write!(f, "unix://{}", path.display()),
+        }
+    }
+}
+
+/// Connect to `addr`. A `tls://` address needs `tls`, whose CA the server's certificate must
+/// chain to, for the address's host name; other addresses ignore it.
+pub fn connect(
+    addr: &Address,
+    tls: Option<&TlsClient>,
+) -> Result<Box<dyn Transport>, TransportError> {
+    match addr {
+        Address::Tcp { host, port } => {
+            Ok(Box::new(TcpTransport::connect((host.as_str(), *port))?))
+        }
+        Address::Unix(path) => Ok(Box::new(UnixTransport::connect(path)?)),
+        Address::Tls { host, port } => {
+            let settings = tls.ok_or_else(|| {
+                TransportError::Tls(format!("{addr} needs TLS client settings (a CA to trust)"))
+            })?;
+            let config = settings.config()?;
+            Ok(Box::new(tls::connect(
+                (host.as_str(), *port),
+                host,
+                config,
+            )?))
+        }
+    }
+}
+
+/// Listens on an [`Address`].
+#[derive(Debug)]
+pub enum Listener {
+    /// Plain TCP.
+    Tcp(TcpAcceptor),
+    /// A Unix socket path (removed when the listener is dropped).
+    Unix(UnixAcceptor),
+    /// TLS over TCP.
+    Tls(TlsAcceptor),
+}
+
+impl Listener {
+    /// Listen on `addr` (port 0 picks a free port). A `tls://` address needs `tls`; other
+    /// addresses ignore it.
+    pub fn bind(addr: &Address, tls: Option<&TlsServer>) -> Result<Listener, TransportError> {
+        match addr {
+            Address::Tcp { host, port } => {
+                Ok(Listener::Tcp(TcpAcceptor::bind((host.as_str(), *port))?))
+            }
+            Address::Unix(path) => Ok(Listener::Unix(UnixAcceptor::bind(path)?)),
+            Address::Tls { host, port } => {
+                let settings = tls.ok_or_else(|| {
+                    TransportError::Tls(format!(
+                        "{addr} needs TLS server settings (certificate and key)"
+                    ))
+                })?;
+                Ok(Listener::Tls(TlsAcceptor::bind(
+                    (host.as_str(), *port),
+                    settings.config()?,
+                )?))
+            }
+        }
+    }
+
+    /// Wait for the next connection. For TLS the handshake is done here, and a failed
+    /// handshake ([`TransportError::Tls`]) concerns that connection only: log it and accept
+    /// again.
+    pub fn accept(&self) -> Result<Box<dyn Transport>, TransportError> {
+        match self {
+            Listener::Tcp(l) => l.accept(),
+            Listener::Unix(l) => l.accept(),
+            Listener::Tls(l) => l.accept(),
+        }
+    }
+
+    /// The address listened on: `tcp://127.0.0.1:PORT`, `unix:///path` or
+    /// `tls://127.0.0.1:PORT`.
+    pub fn local_addr(&self) -> String {
+        match self {
+            Listener::Tcp(l) => l.local_addr(),
+            Listener::Unix(l) => l.local_addr(),
+            Listener::Tls(l) => l.local_addr(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tcp(host: &str, port: u16) -> Address {
+        Address::Tcp {
+            host: host.to_string(),
+            port,
+        }
+    }
+
+    #[test]
+    fn parses_the_documented_forms() {
+        assert_eq!(Address::parse("localhost:5000").unwrap(), tcp("localhost", 5000));
+        assert_eq!(Address::parse("tcp://10.0.0.1:1").unwrap(), tcp("10.0.0.1", 1));
+        assert_eq!(Address::parse("tcp://[::1]:80").unwrap(), tcp("::1", 80));
+        assert_eq!(
+            Address::parse("tls://example.com:443").unwrap(),
+            Address::Tls {
+                host: "example.com".to_string(),
+                port: 443
+            }
+        );
+        assert_eq!(
+            Address::parse("unix:///tmp/p.sock").unwrap(),
+            Address::Unix(PathBuf::from("/tmp/p.sock"))
+        );
+        for s in [
+            "tcp://[::1]:80",
+            "tls://h:1",
+            "unix:///tmp/p.sock",
+            "tcp://h:0",
+        ] {
+            assert_eq!(Address::parse(s).unwrap().to_string(), s);
+        }
+    }
+
+    #[test]
+    fn rejects_bad_addresses_clearly() {
+        for (s, needle) in [
+            ("", "empty"),
+            ("localhost", "host:port"),
+            (":80", "missing host"),
+            ("tcp://h:99999", "port"),
+            ("tcp://h:x", "port"),
+            ("ftp://h:1", "unknown scheme"),
+            ("unix://", "missing socket path"),
+            ("::1:80", "IPv6"),
+            ("tcp://[::1:80", "unclosed"),
+        ] {
+            let e = Address::parse(s).unwrap_err();
+            assert!(matches!(e, TransportError::Address(_)), "{s}");
+            assert!(e.to_string().contains(needle), "{s}: {e}");
+        }
+    }
+}

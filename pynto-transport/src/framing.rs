@@ -1,0 +1,519 @@
+//! The wire layout of a frame, and framed reading and writing over any byte stream.
+//!
+//! One frame on the wire is:
+//!
+//! ```text
+//! u32 LE  body length
+//! u32 LE  attachment count
+//!         body bytes
+//! then, for each attachment:
+//! u64 LE  attachment length
+//!         attachment bytes
+//! ```
+//!
+//! [`StreamReader`] checks the receiver's [`Limits`] against each length before reading what
+//! it announces, and never trusts a length for allocation beyond what the peer has actually
+//! sent. [`StreamWriter`] sends a frame with vectored writes straight from the frame's buffers.
+
+use std::io::{self, BufReader, IoSlice, Read, Write};
+
+use bytes::Bytes;
+use pynto_proto::{Frame, Limits};
+
+use crate::{FrameReader, TransportError};
+
+/// The most attachments one frame may carry. Checked by both [`StreamReader`] and
+/// [`StreamWriter`].
+pub const MAX_ATTACHMENTS: u32 = 65_536;
+
+/// The size of the frame header: body length and attachment count.
+pub const HEADER_LEN: usize = 8;
+
+/// How far ahead of the bytes actually received a payload buffer may be allocated at first.
+/// Past this, a buffer grows by at most the amount already received, so a hostile length
+/// costs at most about twice what the peer really sent.
+const PREALLOC_MAX: usize = 16 << 20;
+
+/// The capacity of the read buffer: small frames cost one read system call.
+const READ_BUFFER: usize = 64 << 10;
+
+/// The most slices handed to one `write_vectored` call (the usual `IOV_MAX`).
+const MAX_IOV: usize = 1024;
+
+/// Check a whole frame against `limits`, as [`StreamReader`] does piecewise while reading.
+/// Used by transports that carry frames without the wire format (the in-memory pair).
+pub fn check_limits(frame: &Frame, limits: &Limits) -> Result<(), TransportError> {
+    let body = frame.body.len() as u64;
+    if body > u64::from(limits.max_frame) {
+        return Err(TransportError::FrameTooLarge {
+            len: body,
+            max: u64::from(limits.max_frame),
+        });
+    }
+    let count = frame.attachments.len() as u64;
+    if count > u64::from(MAX_ATTACHMENTS) {
+        return Err(TransportError::TooManyAttachments {
+            count,
+            max: u64::from(MAX_ATTACHMENTS),
+        });
+    }
+    let total = frame.len();
+    if total > limits.max_message {
+        return Err(TransportError::MessageTooLarge {
+            len: total,
+            max: limits.max_message,
+        });
+    }
+    Ok(())
+}
+
+/// Reads frames from a byte stream, through a 64 KiB buffer.
+///
+/// Implements [`FrameReader`] for any `R: Read + Send`.
+pub struct StreamReader<R: Read> {
+    inner: BufReader<R>,
+    limits: Limits,
+}
+
+impl<R: Read> StreamReader<R> {
+    /// A reader with the default [`Limits`].
+    pub fn new(inner: R) -> Self {
+        Self::with_limits(inner, &Limits::default())
+    }
+
+    /// A reader enforcing `limits`.
+    pub fn with_limits(inner: R, limits: &Limits) -> Self {
+        StreamReader {
+            inner: BufReader::with_capacity(READ_BUFFER, inner),
+            limits: *limits,
+        }
+    }
+
+    /// The limits currently enforced.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The underlying stream.
+    pub fn get_ref(&self) -> &R {
+        self.inner.get_ref()
+    }
+
+    /// Read the next frame: `Ok(None)` on end of stream exactly between frames,
+    /// [`TransportError::Torn`] on end of stream inside one.
+    pub fn read_frame(&mut self) -> Result<Option<Frame>, TransportError> {
+        let mut header = [0u8; HEADER_LEN];
+        if !self.read_header(&mut header)? {
+            return Ok(None);
+        }
+        let body_len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+        let count = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        if body_len > self.limits.max_frame {
+            return Err(TransportError::FrameTooLarge {
+                len: u64::from(body_len),
+                max: u64::from(self.limits.max_frame),
+            });
+        }
+        if count > MAX_ATTACHMENTS {
+            return Err(TransportError::TooManyAttachments {
+                count: u64::from(count),
+                max: u64::from(MAX_ATTACHMENTS),
+            });
+        }
+        let mut total = u64::from(body_len);
+        self.check_total(total)?;
+        let body = self.read_payload(total)?;
+        let mut attachments = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let mut len = [0u8; 8];
+            self.inner.read_exact(&mut len).map_err(torn_on_eof)?;
+            let len = u64::from_le_bytes(len);
+            total = total.saturating_add(len);
+            self.check_total(total)?;
+            attachments.push(self.read_payload(len)?);
+        }
+        Ok(Some(Frame { body, attachments }))
+    }
+
+    fn check_total(&self, total: u64) -> Result<(), TransportError> {
+        if total > self.limits.max_message {
+            return Err(TransportError::MessageTooLarge {
+                len: total,
+                max: self.limits.max_message,
+            });
+        }
+        Ok(())
+    }
+
+    /// Fill `header`; false when the stream ends before its first byte.
+    fn read_header(&mut self, header: &mut [u8; HEADER_LEN]) -> Result<bool, TransportError> {
+        let mut filled = 0;
+        while filled < HEADER_LEN {
+            match self.inner.read(&mut header[filled..]) {
+                Ok(0) if filled == 0 => return Ok(false),
+                Ok(0) => return Err(TransportError::Torn),
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if filled > 0 => return Err(torn_on_eof(e)),
+                Err(e) => return Err(TransportError::Io(e)),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Read exactly `len` bytes into a fresh buffer. The buffer is never allocated more than
+    /// `max(PREALLOC_MAX, bytes received so far)` ahead of the bytes received, and its spare
+    /// capacity is filled through `read_to_end`, which lets the standard library read into it
+    /// without zero-filling it first where the stream supports that.
+    fn read_payload(&mut self, len: u64) -> Result<Bytes, TransportError> {
+        let len = usize::try_from(len).map_err(|_| TransportError::MessageTooLarge {
+            len,
+            max: usize::MAX as u64,
+        })?;
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        let mut buf: Vec<u8> = Vec::with_capacity(len.min(PREALLOC_MAX));
+        while buf.len() < len {
+            if buf.len() == buf.capacity() {
+                let grow = (len - buf.len()).min(buf.len().max(PREALLOC_MAX));
+                buf.reserve_exact(grow);
+            }
+            let room = (buf.capacity() - buf.len()).min(len - buf.len());
+            let before = buf.len();
+            (&mut self.inner)
+                .take(room as u64)
+                .read_to_end(&mut buf)
+                .map_err(torn_on_eof)?;
+            if buf.len() - before < room {
+                return Err(TransportError::Torn);
+            }
+        }
+        Ok(Bytes::from(buf))
+    }
+}
+
+impl<R: Read> Read for StreamReader<R> {
+    /// Raw bytes from the buffered stream, for callers that read something other than frames
+    /// (e.g. a preamble) before framing starts.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf)
+    }
+}
+
+impl<R: Read + Send> FrameReader for StreamReader<R> {
+    fn recv(&mut self) -> Result<Option<Frame>, TransportError> {
+        self.read_frame()
+    }
+
+    fn set_limits(&mut self, limits: &Limits) {
+        self.limits = *limits;
+    }
+}
+
+fn torn_on_eof(e: io::Error) -> TransportError {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        TransportError::Torn
+    } else {
+        TransportError::Io(e)
+    }
+}
+
+/// Writes frames to a byte stream with vectored writes, unbuffered: each
+/// [`send`](StreamWriter::send) hands header, body and attachments to the stream in as few
+/// `write_vectored` calls as the stream accepts, without copying the payloads.
+pub struct StreamWriter<W: Write> {
+    inner: W,
+    headers: Vec<u8>,
+}
+
+impl<W: Write> StreamWriter<W> {
+    /// A writer over `inner`.
+    pub fn new(inner: W) -> Self {
+        StreamWriter {
+            inner,
+            headers: Vec::with_capacity(64),
+        }
+    }
+
+    /// The underlying stream.
+    pub fn get_ref(&self) -> &W {
+        &self.inner
+    }
+
+    /// The underlying stream, mutably. Writing to it directly between frames breaks the
+    /// framing unless the peer expects it.
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.inner
+    }
+
+    /// The underlying stream.
+    pub fn into_inner(self) -> W {
+        self.inner
+    }
+
+    /// Write one frame and flush the stream.
+    pub fn send(&mut self, frame: &Frame) -> Result<(), TransportError> {
+        let body_len = u32::try_from(frame.body.len()).map_err(|_| {
+            TransportError::FrameTooLarge {
+                len: frame.body.len() as u64,
+                max: u64::from(u32::MAX),
+            }
+        })?;
+        let count = frame.attachments.len();
+        if count > MAX_ATTACHMENTS as usize {
+            return Err(TransportError::TooManyAttachments {
+                count: count as u64,
+                max: u64::from(MAX_ATTACHMENTS),
+            });
+        }
+        let headers = &mut self.headers;
+        headers.clear();
+        headers.extend_from_slice(&body_len.to_le_bytes());
+        headers.extend_from_slice(&(count as u32).to_le_bytes());
+        for a in &frame.attachments {
+            headers.extend_from_slice(&(a.len() as u64).to_le_bytes());
+        }
+        let mut pieces: Vec<&[u8]> = Vec::with_capacity(2 + 2 * count);
+        pieces.push(&headers[..HEADER_LEN]);
+        pieces.push(&frame.body);
+        for (i, a) in frame.attachments.iter().enumerate() {
+            let at = HEADER_LEN + 8 * i;
+            pieces.push(&headers[at..at + 8]);
+            pieces.push(a);
+        }
+        write_all_pieces(&mut self.inner, &pieces)?;
+        self.inner.flush()?;
+        Ok(())
+    }
+}
+
+/// Write every byte of `pieces`, in order, with vectored writes, looping over partial writes.
+pub fn write_all_pieces<W: Write + ?Sized>(w: &mut W, pieces: &[&[u8]]) -> io::Result<()> {
+    let mut idx = 0;
+    let mut off = 0;
+    let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(pieces.len().min(MAX_IOV));
+    loop {
+        // Skip what is done, including empty pieces.
+        while idx < pieces.len() && off == pieces[idx].len() {
+            idx += 1;
+            off = 0;
+        }
+        if idx == pieces.len() {
+            return Ok(());
+        }
+        slices.clear();
+        slices.push(IoSlice::new(&pieces[idx][off..]));
+        slices.extend(
+            pieces[idx + 1..]
+                .iter()
+                .filter(|p| !p.is_empty())
+                .take(MAX_IOV - 1)
+                .map(|p| IoSlice::new(p)),
+        );
+        let mut n = match w.write_vectored(&slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        while n > 0 {
+            let left = pieces[idx].len() - off;
+            if n >= left {
+                n -= left;
+                idx += 1;
+                off = 0;
+            } else {
+                off += n;
+                n = 0;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(body: &[u8], atts: &[&[u8]]) -> Frame {
+        Frame {
+            body: Bytes::copy_from_slice(body),
+            attachments: atts.iter().map(|a| Bytes::copy_from_slice(a)).collect(),
+        }
+    }
+
+    fn encode(frames: &[Frame]) -> Vec<u8> {
+        let mut w = StreamWriter::new(Vec::new());
+        for f in frames {
+            w.send(f).unwrap();
+        }
+        w.into_inner()
+    }
+
+    /// A writer accepting at most `chunk` bytes per call, to exercise partial writes.
+    struct Dribble {
+        out: Vec<u8>,
+        chunk: usize,
+    }
+
+    impl Write for Dribble {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.chunk);
+            self.out.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            let mut left = self.chunk;
+            let mut n = 0;
+            for b in bufs {
+                let k = b.len().min(left);
+                self.out.extend_from_slice(&b[..k]);
+                left -= k;
+                n += k;
+                if left == 0 {
+                    break;
+                }
+            }
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A reader returning at most `chunk` bytes per call.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        chunk: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.chunk).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn layout_is_as_documented() {
+        let bytes = encode(&[frame(b"ab", &[b"xyz"])]);
+        let mut expected = vec![2, 0, 0, 0, 1, 0, 0, 0, b'a', b'b'];
+        expected.extend_from_slice(&3u64.to_le_bytes());
+        expected.extend_from_slice(b"xyz");
+        assert_eq!(bytes, expected);
+    }
+
+    #[test]
+    fn round_trip_with_partial_writes_and_reads() {
+        let frames = vec![
+            frame(b"", &[]),
+            frame(b"hello", &[]),
+            frame(b"x", &[b"", b"attachment", &[7u8; 100_000]]),
+            frame(&[1u8; 70_000], &[b"tail"]),
+        ];
+        for chunk in [1, 3, 7, 4096, 1 << 20] {
+            let mut w = StreamWriter::new(Dribble {
+                out: Vec::new(),
+                chunk,
+            });
+            for f in &frames {
+                w.send(f).unwrap();
+            }
+            let data = w.into_inner().out;
+            assert_eq!(data, encode(&frames));
+            let mut r = StreamReader::new(Trickle { data: &data, chunk });
+            for f in &frames {
+                assert_eq!(r.read_frame().unwrap().as_ref(), Some(f));
+            }
+            assert!(r.read_frame().unwrap().is_none());
+        }
+    }
+
+    #[test]
+    fn many_attachments_beyond_iov_max() {
+        let atts: Vec<Vec<u8>> = (0..3000u32).map(|i| i.to_le_bytes().to_vec()).collect();
+        let refs: Vec<&[u8]> = atts.iter().map(|a| a.as_slice()).collect();
+        let f = frame(b"many", &refs);
+        let data = encode(std::slice::from_ref(&f));
+        let mut r = StreamReader::new(&data[..]);
+        assert_eq!(r.read_frame().unwrap(), Some(f));
+    }
+
+    #[test]
+    fn torn_everywhere() {
+        let data = encode(&[frame(b"body", &[b"attachment"])]);
+        for cut in 1..data.len() {
+            let mut r = StreamReader::new(&data[..cut]);
+            assert!(
+                matches!(r.read_frame(), Err(TransportError::Torn)),
+                "cut at {cut}"
+            );
+        }
+        let mut r = StreamReader::new(&data[..0]);
+        assert!(r.read_frame().unwrap().is_none());
+    }
+
+    #[test]
+    fn limits_are_checked_before_reading() {
+        let limits = Limits {
+            max_frame: 16,
+            max_message: 100,
+            ..Limits::default()
+        };
+        // A header claiming a 4 GiB body and nothing after it.
+        let mut data = u32::MAX.to_le_bytes().to_vec();
+        data.extend_from_slice(&0u32.to_le_bytes());
+        let mut r = StreamReader::with_limits(&data[..], &limits);
+        assert!(matches!(
+            r.read_frame(),
+            Err(TransportError::FrameTooLarge { len, max: 16 }) if len == u64::from(u32::MAX)
+        ));
+        // Too many attachments.
+        let mut data = 0u32.to_le_bytes().to_vec();
+        data.extend_from_slice(&(MAX_ATTACHMENTS + 1).to_le_bytes());
+        let mut r = StreamReader::with_limits(&data[..], &limits);
+        assert!(matches!(
+            r.read_frame(),
+            Err(TransportError::TooManyAttachments { .. })
+        ));
+        // An attachment claiming 1 TiB.
+        let mut data = 1u32.to_le_bytes().to_vec();
+        data.extend_from_slice(&1u32.to_le_bytes());
+        data.push(b'x');
+        data.extend_from_slice(&(1u64 << 40).to_le_bytes());
+        let mut r = StreamReader::with_limits(&data[..], &limits);
+        assert!(matches!(
+            r.read_frame(),
+            Err(TransportError::MessageTooLarge { max: 100, .. })
+        ));
+        // Within the default limits, a hostile attachment length is Torn, not an allocation
+        // of the claimed size.
+        let mut data = 1u32.to_le_bytes().to_vec();
+        data.extend_from_slice(&1u32.to_le_bytes());
+        data.push(b'x');
+        data.extend_from_slice(&(1u64 << 39).to_le_bytes());
+        data.extend_from_slice(b"a few bytes");
+        let mut r = StreamReader::new(&data[..]);
+        assert!(matches!(r.read_frame(), Err(TransportError::Torn)));
+    }
+
+    #[test]
+    fn check_limits_matches_reader() {
+        let limits = Limits {
+            max_frame: 4,
+            max_message: 10,
+            ..Limits::default()
+        };
+        assert!(check_limits(&frame(b"abcd", &[b"efghij"]), &limits).is_ok());
+        assert!(matches!(
+            check_limits(&frame(b"abcde", &[]), &limits),
+            Err(TransportError::FrameTooLarge { len: 5, max: 4 })
+        ));
+        assert!(matches!(
+            check_limits(&frame(b"abcd", &[b"efghijk"]), &limits),
+            Err(TransportError::MessageTooLarge { len: 11, max: 10 })
+        ));
+    }
+}

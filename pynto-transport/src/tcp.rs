@@ -1,0 +1,141 @@
+//! Frames over plain TCP.
+//!
+//! [`TcpTransport::connect`] dials with `TCP_NODELAY` on; [`TcpAcceptor`] listens. The reader
+//! and writer are `try_clone`s of one socket, and shutting down shuts the socket down in both
+//! directions, so a reader blocked in `recv` on another thread returns.
+
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+
+use crate::framing::{StreamReader, StreamWriter};
+use crate::{FrameReader, FrameWriter, ShutdownHandle, Transport, TransportError};
+
+/// A connected TCP transport.
+#[derive(Debug)]
+pub struct TcpTransport {
+    stream: TcpStream,
+    peer: String,
+}
+
+impl TcpTransport {
+    /// Connect to `addr` (anything `ToSocketAddrs` accepts, e.g. `"127.0.0.1:5000"`), with
+    /// `TCP_NODELAY` on.
+    pub fn connect(addr: impl ToSocketAddrs) -> Result<Self, TransportError> {
+        Self::from_stream(TcpStream::connect(addr)?)
+    }
+
+    /// Use an already connected stream. Turns `TCP_NODELAY` on.
+    pub fn from_stream(stream: TcpStream) -> Result<Self, TransportError> {
+        stream.set_nodelay(true)?;
+        let peer = match stream.peer_addr() {
+            Ok(a) => format!("tcp://{a}"),
+            Err(_) => "tcp://(unknown)".to_string(),
+        };
+        Ok(TcpTransport { stream, peer })
+    }
+
+    /// The underlying stream, e.g. to set socket options.
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+}
+
+impl Transport for TcpTransport {
+    fn split(self: Box<Self>) -> (Box<dyn FrameReader>, Box<dyn FrameWriter>) {
+        split_socket(self.stream)
+    }
+
+    fn peer(&self) -> String {
+        self.peer.clone()
+    }
+}
+
+/// Split a connected stream into a framed reader and writer. If the stream cannot be cloned
+/// (out of file descriptors), both halves report the error.
+fn split_socket(stream: TcpStream) -> (Box<dyn FrameReader>, Box<dyn FrameWriter>) {
+    match (stream.try_clone(), stream.try_clone()) {
+        (Ok(read), Ok(control)) => (
+            Box::new(StreamReader::new(read)),
+            Box::new(TcpWriter {
+                writer: StreamWriter::new(stream),
+                control: Arc::new(control),
+            }),
+        ),
+        (Err(e), _) | (_, Err(e)) => {
+            let _ = stream.shutdown(Shutdown::Both);
+            crate::failed_split(e)
+        }
+    }
+}
+
+/// The writing half of a TCP transport.
+struct TcpWriter {
+    writer: StreamWriter<TcpStream>,
+    control: Arc<TcpStream>,
+}
+
+impl FrameWriter for TcpWriter {
+    fn send(&mut self, frame: &pynto_proto::Frame) -> Result<(), TransportError> {
+        self.writer.send(frame)
+    }
+
+    fn shutdown(&mut self) {
+        let _ = self.control.shutdown(Shutdown::Both);
+    }
+
+    fn shutdown_handle(&self) -> Option<ShutdownHandle> {
+        let control = Arc::clone(&self.control);
+        Some(ShutdownHandle::new(move || {
+            let _ = control.shutdown(Shutdown::Both);
+        }))
+    }
+}
+
+/// Listens for TCP connections.
+#[derive(Debug)]
+pub struct TcpAcceptor {
+    listener: TcpListener,
+}
+
+impl TcpAcceptor {
+    /// Listen on `addr`, e.g. `"127.0.0.1:0"` for a free port.
+    pub fn bind(addr: impl ToSocketAddrs) -> Result<Self, TransportError> {
+        Ok(TcpAcceptor {
+            listener: TcpListener::bind(addr)?,
+        })
+    }
+
+    /// Use an already bound listener.
+    pub fn from_listener(listener: TcpListener) -> Self {
+        TcpAcceptor { listener }
+    }
+
+    /// Wait for the next connection.
+    pub fn accept(&self) -> Result<Box<dyn Transport>, TransportError> {
+        Ok(Box::new(self.accept_transport()?))
+    }
+
+    /// Wait for the next connection, as the concrete type.
+    pub fn accept_transport(&self) -> Result<TcpTransport, TransportError> {
+        let (stream, _) = self.listener.accept()?;
+        TcpTransport::from_stream(stream)
+    }
+
+    /// The socket address listened on.
+    pub fn socket_addr(&self) -> Result<SocketAddr, TransportError> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// The address listened on, as `tcp://IP:PORT`.
+    pub fn local_addr(&self) -> String {
+        match self.listener.local_addr() {
+            Ok(a) => format!("tcp://{a}"),
+            Err(_) => "tcp://(unknown)".to_string(),
+        }
+    }
+
+    /// The underlying listener.
+    pub fn listener(&self) -> &TcpListener {
+        &self.listener
+    }
+}
