@@ -162,7 +162,10 @@ impl std::fmt::Display for DecodeError {
                 "attachment index {index} is out of range: the frame has {count} attachment(s)"
             ),
             DecodeError::FrameTooLarge { len, max } => {
-                write!(f, "frame of {len} bytes is larger than the limit of {max} bytes")
+                write!(
+                    f,
+                    "frame of {len} bytes is larger than the limit of {max} bytes"
+                )
             }
             DecodeError::Malformed(why) => write!(f, "malformed message: {why}"),
         }
@@ -182,7 +185,10 @@ pub fn encode(msg: &Message) -> Frame {
     let mut body = Vec::with_capacity(64);
     let mut attachments = Vec::new();
     encode_into(msg, &mut body, &mut attachments);
-    Frame { body: Bytes::from(body), attachments }
+    Frame {
+        body: Bytes::from(body),
+        attachments,
+    }
 }
 
 /// Encode a message, appending its body to `body` and its attachments to `attachments`.
@@ -204,7 +210,10 @@ pub fn encode_into(msg: &Message, body: &mut Vec<u8>, attachments: &mut Vec<Byte
 pub fn decode(frame: &Frame, limits: &Limits) -> Result<Message, DecodeError> {
     let len = frame.body.len() as u64;
     if len > u64::from(limits.max_frame) {
-        return Err(DecodeError::FrameTooLarge { len, max: u64::from(limits.max_frame) });
+        return Err(DecodeError::FrameTooLarge {
+            len,
+            max: u64::from(limits.max_frame),
+        });
     }
     decode::message(frame, limits)
 }

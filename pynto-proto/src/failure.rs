@@ -26,9 +26,17 @@ impl ErrorKind {
     /// The kind with wire code `code`, if any.
     pub fn from_u8(code: u8) -> Option<Self> {
         use ErrorKind::*;
-        [Remote, Unimplemented, NoSuchObject, AccessDenied, Protocol, Cancelled, Overloaded]
-            .into_iter()
-            .find(|k| *k as u8 == code)
+        [
+            Remote,
+            Unimplemented,
+            NoSuchObject,
+            AccessDenied,
+            Protocol,
+            Cancelled,
+            Overloaded,
+        ]
+        .into_iter()
+        .find(|k| *k as u8 == code)
     }
 }
 

@@ -19,6 +19,8 @@
 //! assert_eq!(decode(&frame, &Limits::default()).unwrap(), call);
 //! ```
 
+#![deny(missing_docs)]
+
 mod codec;
 mod failure;
 mod ids;

@@ -14,7 +14,10 @@ pub struct Args {
 impl Args {
     /// Positional arguments only.
     pub fn positional(values: Vec<Value>) -> Self {
-        Args { positional: values, keywords: Vec::new() }
+        Args {
+            positional: values,
+            keywords: Vec::new(),
+        }
     }
 }
 
@@ -201,7 +204,48 @@ macro_rules! u8_enum {
         }
     };
 }
-u8_enum!(CompareOp { Lt, Le, Eq, Ne, Gt, Ge });
-u8_enum!(BinaryOp { Add, Sub, Mul, MatMul, TrueDiv, FloorDiv, Mod, DivMod, Pow, LShift, RShift, And, Xor, Or });
-u8_enum!(BinaryForm { Plain, Reflected, InPlace });
-u8_enum!(UnaryOp { Neg, Pos, Abs, Invert, Int, Float, Complex, Index, Round, Trunc, Floor, Ceil, Reversed, LengthHint });
+u8_enum!(CompareOp {
+    Lt,
+    Le,
+    Eq,
+    Ne,
+    Gt,
+    Ge
+});
+u8_enum!(BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    MatMul,
+    TrueDiv,
+    FloorDiv,
+    Mod,
+    DivMod,
+    Pow,
+    LShift,
+    RShift,
+    And,
+    Xor,
+    Or
+});
+u8_enum!(BinaryForm {
+    Plain,
+    Reflected,
+    InPlace
+});
+u8_enum!(UnaryOp {
+    Neg,
+    Pos,
+    Abs,
+    Invert,
+    Int,
+    Float,
+    Complex,
+    Index,
+    Round,
+    Trunc,
+    Floor,
+    Ceil,
+    Reversed,
+    LengthHint
+});

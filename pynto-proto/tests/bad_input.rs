@@ -7,7 +7,10 @@ use common::spec;
 use pynto_proto::{decode, encode, DecodeError, Frame, Limits, Message, Value, MAX_BIGINT_BYTES};
 
 fn frame(body: Vec<u8>) -> Frame {
-    Frame { body: Bytes::from(body), attachments: vec![] }
+    Frame {
+        body: Bytes::from(body),
+        attachments: vec![],
+    }
 }
 
 fn nested_tuples(levels: usize) -> Vec<u8> {
@@ -45,7 +48,10 @@ fn bad_input_table() {
     let mut big_bigint = spec("93 02 01 92 03 c6 00 20 00 00");
     big_bigint.extend(std::iter::repeat_n(0x11, 2 << 20));
     let limits = Limits::default();
-    let small = Limits { max_frame: 50, ..Limits::default() };
+    let small = Limits {
+        max_frame: 50,
+        ..Limits::default()
+    };
 
     type Check = Box<dyn Fn(&DecodeError) -> bool>;
     let rows: Vec<(&str, Frame, Limits, Check)> = vec![
@@ -56,69 +62,151 @@ fn bad_input_table() {
             limits,
             Box::new(is(Truncated)),
         ),
-        ("truncated string", frame(spec("93 02 01 a5 'abc'")), limits, Box::new(is(Truncated))),
-        ("truncated u64", frame(spec("92 05 cf 00 00")), limits, Box::new(is(Truncated))),
-        ("oversized body", frame(vec![0xc0; 100]), small, Box::new(is(FrameTooLarge { len: 100, max: 50 }))),
-        ("unknown message", frame(spec("91 08")), limits, Box::new(is(UnknownMessage(8)))),
-        ("unknown message 255", frame(spec("92 cc ff c0")), limits, Box::new(is(UnknownMessage(255)))),
-        ("message code not an int", frame(spec("91 a0")), limits, malformed_box()),
-        ("message not an array", frame(spec("80")), limits, malformed_box()),
-        ("empty message array", frame(spec("90")), limits, malformed_box()),
+        (
+            "truncated string",
+            frame(spec("93 02 01 a5 'abc'")),
+            limits,
+            Box::new(is(Truncated)),
+        ),
+        (
+            "truncated u64",
+            frame(spec("92 05 cf 00 00")),
+            limits,
+            Box::new(is(Truncated)),
+        ),
+        (
+            "oversized body",
+            frame(vec![0xc0; 100]),
+            small,
+            Box::new(is(FrameTooLarge { len: 100, max: 50 })),
+        ),
+        (
+            "unknown message",
+            frame(spec("91 08")),
+            limits,
+            Box::new(is(UnknownMessage(8))),
+        ),
+        (
+            "unknown message 255",
+            frame(spec("92 cc ff c0")),
+            limits,
+            Box::new(is(UnknownMessage(255))),
+        ),
+        (
+            "message code not an int",
+            frame(spec("91 a0")),
+            limits,
+            malformed_box(),
+        ),
+        (
+            "message not an array",
+            frame(spec("80")),
+            limits,
+            malformed_box(),
+        ),
+        (
+            "empty message array",
+            frame(spec("90")),
+            limits,
+            malformed_box(),
+        ),
         (
             "unknown op",
             frame(spec("95 01 01 02 03 91 20")),
             limits,
-            Box::new(is(UnknownTag { what: "op", tag: 32 })),
+            Box::new(is(UnknownTag {
+                what: "op",
+                tag: 32,
+            })),
         ),
         (
             "unknown value tag",
             frame(spec("93 02 01 91 13")),
             limits,
-            Box::new(is(UnknownTag { what: "value", tag: 19 })),
+            Box::new(is(UnknownTag {
+                what: "value",
+                tag: 19,
+            })),
         ),
         (
             "huge value tag",
             frame(spec("93 02 01 91 cf ff ff ff ff ff ff ff ff")),
             limits,
-            Box::new(is(UnknownTag { what: "value", tag: u64::MAX })),
+            Box::new(is(UnknownTag {
+                what: "value",
+                tag: u64::MAX,
+            })),
         ),
-        ("native tag in array form", frame(spec("93 02 01 91 00")), limits, malformed_box()),
+        (
+            "native tag in array form",
+            frame(spec("93 02 01 91 00")),
+            limits,
+            malformed_box(),
+        ),
         (
             "unknown error kind",
             frame(spec("97 03 01 07 a0 a0 90 a0")),
             limits,
-            Box::new(is(UnknownTag { what: "error kind", tag: 7 })),
+            Box::new(is(UnknownTag {
+                what: "error kind",
+                tag: 7,
+            })),
         ),
         (
             "unknown comparison",
             frame(spec("95 01 01 02 03 93 14 06 c0")),
             limits,
-            Box::new(is(UnknownTag { what: "comparison operator", tag: 6 })),
+            Box::new(is(UnknownTag {
+                what: "comparison operator",
+                tag: 6,
+            })),
         ),
         (
             "unknown binary operator",
             frame(spec("95 01 01 02 03 94 15 0e 00 c0")),
             limits,
-            Box::new(is(UnknownTag { what: "binary operator", tag: 14 })),
+            Box::new(is(UnknownTag {
+                what: "binary operator",
+                tag: 14,
+            })),
         ),
         (
             "unknown binary form",
             frame(spec("95 01 01 02 03 94 15 00 03 c0")),
             limits,
-            Box::new(is(UnknownTag { what: "binary operator form", tag: 3 })),
+            Box::new(is(UnknownTag {
+                what: "binary operator form",
+                tag: 3,
+            })),
         ),
         (
             "unknown unary operator",
             frame(spec("95 01 01 02 03 92 16 0e")),
             limits,
-            Box::new(is(UnknownTag { what: "unary operator", tag: 14 })),
+            Box::new(is(UnknownTag {
+                what: "unary operator",
+                tag: 14,
+            })),
         ),
-        ("200 nested tuples", frame(nested_tuples(200)), limits, Box::new(is(TooDeep { max: 128 }))),
-        ("129 nested tuples", frame(nested_tuples(129)), limits, Box::new(is(TooDeep { max: 128 }))),
+        (
+            "200 nested tuples",
+            frame(nested_tuples(200)),
+            limits,
+            Box::new(is(TooDeep { max: 128 })),
+        ),
+        (
+            "129 nested tuples",
+            frame(nested_tuples(129)),
+            limits,
+            Box::new(is(TooDeep { max: 128 })),
+        ),
         (
             "nesting past a small limit",
             frame(nested_tuples(5)),
-            Limits { max_depth: 4, ..Limits::default() },
+            Limits {
+                max_depth: 4,
+                ..Limits::default()
+            },
             Box::new(is(TooDeep { max: 4 })),
         ),
         (
@@ -127,13 +215,48 @@ fn bad_input_table() {
             limits,
             Box::new(is(TooDeep { max: 128 })),
         ),
-        ("invalid UTF-8 value", frame(spec("93 02 01 a2 ff fe")), limits, Box::new(is(InvalidUtf8))),
-        ("invalid UTF-8 reason", frame(spec("92 07 a1 80")), limits, Box::new(is(InvalidUtf8))),
-        ("uint 2^64-1 as a value", frame(spec("93 02 01 cf ff ff ff ff ff ff ff ff")), limits, bad_integer_box()),
-        ("uint 2^63 as a value", frame(spec("93 02 01 cf 80 00 00 00 00 00 00 00")), limits, bad_integer_box()),
-        ("BigInt of 2 MiB", frame(big_bigint), limits, bad_integer_box()),
-        ("BigInt that fits i64", frame(spec("93 02 01 92 03 c4 08 00 00 00 00 00 00 00 01")), limits, bad_integer_box()),
-        ("empty BigInt", frame(spec("93 02 01 92 03 c4 00")), limits, bad_integer_box()),
+        (
+            "invalid UTF-8 value",
+            frame(spec("93 02 01 a2 ff fe")),
+            limits,
+            Box::new(is(InvalidUtf8)),
+        ),
+        (
+            "invalid UTF-8 reason",
+            frame(spec("92 07 a1 80")),
+            limits,
+            Box::new(is(InvalidUtf8)),
+        ),
+        (
+            "uint 2^64-1 as a value",
+            frame(spec("93 02 01 cf ff ff ff ff ff ff ff ff")),
+            limits,
+            bad_integer_box(),
+        ),
+        (
+            "uint 2^63 as a value",
+            frame(spec("93 02 01 cf 80 00 00 00 00 00 00 00")),
+            limits,
+            bad_integer_box(),
+        ),
+        (
+            "BigInt of 2 MiB",
+            frame(big_bigint),
+            limits,
+            bad_integer_box(),
+        ),
+        (
+            "BigInt that fits i64",
+            frame(spec("93 02 01 92 03 c4 08 00 00 00 00 00 00 00 01")),
+            limits,
+            bad_integer_box(),
+        ),
+        (
+            "empty BigInt",
+            frame(spec("93 02 01 92 03 c4 00")),
+            limits,
+            bad_integer_box(),
+        ),
         (
             "BigInt with a redundant zero byte",
             frame(spec("93 02 01 92 03 c4 0a 00 00 00 00 00 00 00 00 01 00")),
@@ -146,26 +269,126 @@ fn bad_input_table() {
             limits,
             bad_integer_box(),
         ),
-        ("BigInt not bin", frame(spec("93 02 01 92 03 a1 'x'")), limits, malformed_box()),
-        ("negative seq", frame(spec("92 06 ff")), limits, bad_integer_box()),
-        ("type id over 32 bits", frame(spec("93 02 01 93 11 01 cf 00 00 00 01 00 00 00 00")), limits, bad_integer_box()),
-        ("Next over 32 bits", frame(spec("95 01 01 02 03 92 0f cf 00 00 00 01 00 00 00 00")), limits, bad_integer_box()),
-        ("Reply with 4 fields", frame(spec("94 02 01 c0 c0")), limits, malformed_box()),
-        ("Request with 4 fields", frame(spec("94 01 01 02 03")), limits, malformed_box()),
-        ("Ellipsis with a field", frame(spec("93 02 01 92 08 c0")), limits, malformed_box()),
-        ("Complex with one part", frame(spec("93 02 01 92 05 cb 00 00 00 00 00 00 00 00")), limits, malformed_box()),
-        ("Slice with 2 parts", frame(spec("93 02 01 93 0a c0 c0")), limits, malformed_box()),
-        ("Dict with odd items", frame(spec("93 02 01 92 0f c0")), limits, malformed_box()),
-        ("Ref with 1 field", frame(spec("93 02 01 92 11 01")), limits, malformed_box()),
-        ("TypeDesc with 4 fields", frame(spec("93 02 01 94 11 01 01 94 a0 a0 90 90")), limits, malformed_box()),
-        ("Ping with an operand", frame(spec("95 01 01 02 03 92 01 c0")), limits, malformed_box()),
-        ("Call without keywords", frame(spec("95 01 01 02 03 92 05 90")), limits, malformed_box()),
-        ("Release pair of 3", frame(spec("92 04 91 93 01 01 01")), limits, malformed_box()),
-        ("map as a value", frame(spec("93 02 01 80")), limits, malformed_box()),
-        ("ext as a value", frame(spec("93 02 01 d4 01 00")), limits, malformed_box()),
-        ("reserved marker", frame(spec("93 02 01 c1")), limits, malformed_box()),
-        ("Hello as an array", frame(spec("92 00 90")), limits, malformed_box()),
-        ("Hello field of the wrong type", frame(spec("92 00 81 a8 'protocol' a1 'x'")), limits, malformed_box()),
+        (
+            "BigInt not bin",
+            frame(spec("93 02 01 92 03 a1 'x'")),
+            limits,
+            malformed_box(),
+        ),
+        (
+            "negative seq",
+            frame(spec("92 06 ff")),
+            limits,
+            bad_integer_box(),
+        ),
+        (
+            "type id over 32 bits",
+            frame(spec("93 02 01 93 11 01 cf 00 00 00 01 00 00 00 00")),
+            limits,
+            bad_integer_box(),
+        ),
+        (
+            "Next over 32 bits",
+            frame(spec("95 01 01 02 03 92 0f cf 00 00 00 01 00 00 00 00")),
+            limits,
+            bad_integer_box(),
+        ),
+        (
+            "Reply with 4 fields",
+            frame(spec("94 02 01 c0 c0")),
+            limits,
+            malformed_box(),
+        ),
+        (
+            "Request with 4 fields",
+            frame(spec("94 01 01 02 03")),
+            limits,
+            malformed_box(),
+        ),
+        (
+            "Ellipsis with a field",
+            frame(spec("93 02 01 92 08 c0")),
+            limits,
+            malformed_box(),
+        ),
+        (
+            "Complex with one part",
+            frame(spec("93 02 01 92 05 cb 00 00 00 00 00 00 00 00")),
+            limits,
+            malformed_box(),
+        ),
+        (
+            "Slice with 2 parts",
+            frame(spec("93 02 01 93 0a c0 c0")),
+            limits,
+            malformed_box(),
+        ),
+        (
+            "Dict with odd items",
+            frame(spec("93 02 01 92 0f c0")),
+            limits,
+            malformed_box(),
+        ),
+        (
+            "Ref with 1 field",
+            frame(spec("93 02 01 92 11 01")),
+            limits,
+            malformed_box(),
+        ),
+        (
+            "TypeDesc with 4 fields",
+            frame(spec("93 02 01 94 11 01 01 94 a0 a0 90 90")),
+            limits,
+            malformed_box(),
+        ),
+        (
+            "Ping with an operand",
+            frame(spec("95 01 01 02 03 92 01 c0")),
+            limits,
+            malformed_box(),
+        ),
+        (
+            "Call without keywords",
+            frame(spec("95 01 01 02 03 92 05 90")),
+            limits,
+            malformed_box(),
+        ),
+        (
+            "Release pair of 3",
+            frame(spec("92 04 91 93 01 01 01")),
+            limits,
+            malformed_box(),
+        ),
+        (
+            "map as a value",
+            frame(spec("93 02 01 80")),
+            limits,
+            malformed_box(),
+        ),
+        (
+            "ext as a value",
+            frame(spec("93 02 01 d4 01 00")),
+            limits,
+            malformed_box(),
+        ),
+        (
+            "reserved marker",
+            frame(spec("93 02 01 c1")),
+            limits,
+            malformed_box(),
+        ),
+        (
+            "Hello as an array",
+            frame(spec("92 00 90")),
+            limits,
+            malformed_box(),
+        ),
+        (
+            "Hello field of the wrong type",
+            frame(spec("92 00 81 a8 'protocol' a1 'x'")),
+            limits,
+            malformed_box(),
+        ),
         (
             "bad attachment index",
             frame(spec("93 02 01 92 07 00")),
@@ -174,19 +397,67 @@ fn bad_input_table() {
         ),
         (
             "bad bytearray attachment index",
-            Frame { body: spec("93 02 01 92 10 05").into(), attachments: vec![Bytes::from_static(b"a")] },
+            Frame {
+                body: spec("93 02 01 92 10 05").into(),
+                attachments: vec![Bytes::from_static(b"a")],
+            },
             limits,
             Box::new(is(BadAttachment { index: 5, count: 1 })),
         ),
-        ("trailing bytes", frame(spec("92 06 01 c0")), limits, Box::new(is(TrailingBytes { extra: 1 }))),
-        ("two messages", frame(spec("92 06 01 92 06 01")), limits, Box::new(is(TrailingBytes { extra: 3 }))),
-        ("huge array, few bytes", frame(spec("93 02 01 dd ff ff ff ff 0b c0")), limits, Box::new(is(Truncated))),
-        ("huge message array", frame(spec("dd ff ff ff ff 02")), limits, Box::new(is(Truncated))),
-        ("huge keyword map", frame(spec("95 01 01 02 03 93 05 90 df ff ff ff ff")), limits, Box::new(is(Truncated))),
-        ("huge release list", frame(spec("92 04 dd 7f ff ff ff")), limits, Box::new(is(Truncated))),
-        ("huge string", frame(spec("93 02 01 db ff ff ff ff 'ab'")), limits, Box::new(is(Truncated))),
-        ("huge bin", frame(spec("93 02 01 c6 ff ff ff ff 'ab'")), limits, Box::new(is(Truncated))),
-        ("huge Hello map", frame(spec("92 00 df ff ff ff ff")), limits, Box::new(is(Truncated))),
+        (
+            "trailing bytes",
+            frame(spec("92 06 01 c0")),
+            limits,
+            Box::new(is(TrailingBytes { extra: 1 })),
+        ),
+        (
+            "two messages",
+            frame(spec("92 06 01 92 06 01")),
+            limits,
+            Box::new(is(TrailingBytes { extra: 3 })),
+        ),
+        (
+            "huge array, few bytes",
+            frame(spec("93 02 01 dd ff ff ff ff 0b c0")),
+            limits,
+            Box::new(is(Truncated)),
+        ),
+        (
+            "huge message array",
+            frame(spec("dd ff ff ff ff 02")),
+            limits,
+            Box::new(is(Truncated)),
+        ),
+        (
+            "huge keyword map",
+            frame(spec("95 01 01 02 03 93 05 90 df ff ff ff ff")),
+            limits,
+            Box::new(is(Truncated)),
+        ),
+        (
+            "huge release list",
+            frame(spec("92 04 dd 7f ff ff ff")),
+            limits,
+            Box::new(is(Truncated)),
+        ),
+        (
+            "huge string",
+            frame(spec("93 02 01 db ff ff ff ff 'ab'")),
+            limits,
+            Box::new(is(Truncated)),
+        ),
+        (
+            "huge bin",
+            frame(spec("93 02 01 c6 ff ff ff ff 'ab'")),
+            limits,
+            Box::new(is(Truncated)),
+        ),
+        (
+            "huge Hello map",
+            frame(spec("92 00 df ff ff ff ff")),
+            limits,
+            Box::new(is(Truncated)),
+        ),
     ];
     let mut failures = Vec::new();
     for (name, frame, limits, check) in &rows {
@@ -214,7 +485,9 @@ fn bad_integer_box() -> Box<dyn Fn(&DecodeError) -> bool> {
 fn depth_limit_is_inclusive() {
     let limits = Limits::default();
     let ok = decode(&frame(nested_tuples(128)), &limits).unwrap();
-    let Message::Reply { value, .. } = ok else { panic!("not a reply") };
+    let Message::Reply { value, .. } = ok else {
+        panic!("not a reply")
+    };
     let mut depth = 0;
     let mut v = &value;
     while let Value::Tuple(items) = v {
@@ -231,19 +504,46 @@ fn largest_bigint_is_accepted() {
     digits[MAX_BIGINT_BYTES - 1] = 0x01;
     body.extend_from_slice(&digits);
     let msg = decode(&frame(body), &Limits::default()).unwrap();
-    assert_eq!(msg, Message::Reply { seq: 1, value: Value::BigInt(digits) });
+    assert_eq!(
+        msg,
+        Message::Reply {
+            seq: 1,
+            value: Value::BigInt(digits)
+        }
+    );
 }
 
 #[test]
 fn display_messages_are_human() {
     let cases = [
-        (DecodeError::Truncated, "the frame ended in the middle of a message"),
-        (DecodeError::TrailingBytes { extra: 3 }, "3 unexpected byte(s) after the end of the message"),
-        (DecodeError::UnknownMessage(9), "unknown message code 9 (a newer protocol version?)"),
-        (DecodeError::UnknownTag { what: "op", tag: 40 }, "unknown op code 40"),
-        (DecodeError::TooDeep { max: 128 }, "values nest deeper than the limit of 128 levels"),
+        (
+            DecodeError::Truncated,
+            "the frame ended in the middle of a message",
+        ),
+        (
+            DecodeError::TrailingBytes { extra: 3 },
+            "3 unexpected byte(s) after the end of the message",
+        ),
+        (
+            DecodeError::UnknownMessage(9),
+            "unknown message code 9 (a newer protocol version?)",
+        ),
+        (
+            DecodeError::UnknownTag {
+                what: "op",
+                tag: 40,
+            },
+            "unknown op code 40",
+        ),
+        (
+            DecodeError::TooDeep { max: 128 },
+            "values nest deeper than the limit of 128 levels",
+        ),
         (DecodeError::InvalidUtf8, "a string is not valid UTF-8"),
-        (DecodeError::BadInteger("too big".into()), "bad integer: too big"),
+        (
+            DecodeError::BadInteger("too big".into()),
+            "bad integer: too big",
+        ),
         (
             DecodeError::BadAttachment { index: 2, count: 1 },
             "attachment index 2 is out of range: the frame has 1 attachment(s)",

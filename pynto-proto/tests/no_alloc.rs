@@ -36,18 +36,30 @@ fn huge_declared_lengths_allocate_nothing_large() {
         // Release of 2^31 pairs.
         &[0x92, 0x04, 0xdd, 0x7f, 0xff, 0xff, 0xff, 0x92, 0x01, 0x01],
         // Call with 2^32-1 positional arguments.
-        &[0x95, 0x01, 0x01, 0x02, 0x03, 0x93, 0x05, 0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0],
+        &[
+            0x95, 0x01, 0x01, 0x02, 0x03, 0x93, 0x05, 0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0,
+        ],
         // A string and a byte string of 4 GiB.
         &[0x93, 0x02, 0x01, 0xdb, 0xff, 0xff, 0xff, 0xff, 0x61],
         &[0x93, 0x02, 0x01, 0xc6, 0xff, 0xff, 0xff, 0xff, 0x61],
         // Hello with a map of 2^32-1 entries.
         &[0x92, 0x00, 0xdf, 0xff, 0xff, 0xff, 0xff, 0xc0, 0xc0],
     ];
-    let frames: Vec<Frame> =
-        bodies.iter().map(|b| Frame { body: Bytes::copy_from_slice(b), attachments: vec![] }).collect();
+    let frames: Vec<Frame> = bodies
+        .iter()
+        .map(|b| Frame {
+            body: Bytes::copy_from_slice(b),
+            attachments: vec![],
+        })
+        .collect();
     LARGEST.store(0, Ordering::Relaxed);
     for frame in &frames {
-        assert_eq!(decode(frame, &Limits::default()), Err(DecodeError::Truncated), "{:?}", frame.body);
+        assert_eq!(
+            decode(frame, &Limits::default()),
+            Err(DecodeError::Truncated),
+            "{:?}",
+            frame.body
+        );
     }
     let largest = LARGEST.load(Ordering::Relaxed);
     assert!(largest < 4096, "decoding allocated {largest} bytes at once");

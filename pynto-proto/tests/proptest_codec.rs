@@ -4,8 +4,8 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 use pynto_proto::{
-    decode, encode, Args, BinaryForm, BinaryOp, CompareOp, ErrorKind, Failure, Frame, Hello, Limits,
-    Message, ObjRef, Op, Request, Target, TypeDesc, UnaryOp, Value, INLINE_BYTES_MAX,
+    decode, encode, Args, BinaryForm, BinaryOp, CompareOp, ErrorKind, Failure, Frame, Hello,
+    Limits, Message, ObjRef, Op, Request, Target, TypeDesc, UnaryOp, Value, INLINE_BYTES_MAX,
 };
 
 /// Any float but NaN (NaN != NaN would fail the equality check; it has its own test).
@@ -45,9 +45,15 @@ fn bigint() -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn type_desc() -> impl Strategy<Value = TypeDesc> {
-    (name(), name(), names(), names(), names()).prop_map(|(module, qualname, dunders, methods, abcs)| {
-        TypeDesc { module, qualname, dunders, methods, abcs }
-    })
+    (name(), name(), names(), names(), names()).prop_map(
+        |(module, qualname, dunders, methods, abcs)| TypeDesc {
+            module,
+            qualname,
+            dunders,
+            methods,
+            abcs,
+        },
+    )
 }
 
 fn leaf() -> impl Strategy<Value = Value> {
@@ -64,8 +70,13 @@ fn leaf() -> impl Strategy<Value = Value> {
         bytes().prop_map(Value::ByteArray),
         Just(Value::Ellipsis),
         Just(Value::NotImplemented),
-        (any::<u64>(), any::<u32>(), prop::option::of(type_desc()))
-            .prop_map(|(oid, type_id, desc)| Value::Ref(ObjRef { oid, type_id, desc: desc.map(Box::new) })),
+        (any::<u64>(), any::<u32>(), prop::option::of(type_desc())).prop_map(
+            |(oid, type_id, desc)| Value::Ref(ObjRef {
+                oid,
+                type_id,
+                desc: desc.map(Box::new)
+            })
+        ),
         any::<u64>().prop_map(Value::Returned),
     ]
 }
@@ -86,8 +97,14 @@ fn value() -> impl Strategy<Value = Value> {
 }
 
 fn args() -> impl Strategy<Value = Args> {
-    (prop::collection::vec(value(), 0..4), prop::collection::vec((name(), value()), 0..3))
-        .prop_map(|(positional, keywords)| Args { positional, keywords })
+    (
+        prop::collection::vec(value(), 0..4),
+        prop::collection::vec((name(), value()), 0..3),
+    )
+        .prop_map(|(positional, keywords)| Args {
+            positional,
+            keywords,
+        })
 }
 
 fn compare_op() -> impl Strategy<Value = CompareOp> {
@@ -155,28 +172,43 @@ fn target() -> impl Strategy<Value = Target> {
 }
 
 fn limits() -> impl Strategy<Value = Limits> {
-    (any::<u32>(), any::<u64>(), any::<u32>(), any::<u64>(), any::<u32>()).prop_map(
-        |(max_frame, max_message, max_depth, max_objects, max_in_flight)| Limits {
-            max_frame,
-            max_message,
-            max_depth,
-            max_objects,
-            max_in_flight,
-        },
+    (
+        any::<u32>(),
+        any::<u64>(),
+        any::<u32>(),
+        any::<u64>(),
+        any::<u32>(),
     )
+        .prop_map(
+            |(max_frame, max_message, max_depth, max_objects, max_in_flight)| Limits {
+                max_frame,
+                max_message,
+                max_depth,
+                max_objects,
+                max_in_flight,
+            },
+        )
 }
 
 fn hello() -> impl Strategy<Value = Hello> {
-    (any::<u32>(), any::<String>(), names(), limits(), prop::option::of(any::<String>()), name()).prop_map(
-        |(protocol, implementation, features, limits, token, service)| Hello {
-            protocol,
-            implementation,
-            features,
-            limits,
-            token,
-            service,
-        },
+    (
+        any::<u32>(),
+        any::<String>(),
+        names(),
+        limits(),
+        prop::option::of(any::<String>()),
+        name(),
     )
+        .prop_map(
+            |(protocol, implementation, features, limits, token, service)| Hello {
+                protocol,
+                implementation,
+                features,
+                limits,
+                token,
+                service,
+            },
+        )
 }
 
 fn error_kind() -> impl Strategy<Value = ErrorKind> {
@@ -186,13 +218,34 @@ fn error_kind() -> impl Strategy<Value = ErrorKind> {
 fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
         hello().prop_map(Message::Hello),
-        (any::<u64>(), any::<u64>(), target(), op())
-            .prop_map(|(seq, chain, target, op)| Message::Request(Request { seq, chain, target, op })),
-        (any::<u64>(), value()).prop_map(|(seq, value)| Message::Reply { seq, value }),
-        (any::<u64>(), error_kind(), name(), any::<String>(), prop::collection::vec(value(), 0..3), any::<String>())
-            .prop_map(|(seq, kind, type_name, message, args, traceback)| Message::Failure {
+        (any::<u64>(), any::<u64>(), target(), op()).prop_map(|(seq, chain, target, op)| {
+            Message::Request(Request {
                 seq,
-                failure: Failure { kind, type_name, message, args, traceback },
+                chain,
+                target,
+                op,
+            })
+        }),
+        (any::<u64>(), value()).prop_map(|(seq, value)| Message::Reply { seq, value }),
+        (
+            any::<u64>(),
+            error_kind(),
+            name(),
+            any::<String>(),
+            prop::collection::vec(value(), 0..3),
+            any::<String>()
+        )
+            .prop_map(|(seq, kind, type_name, message, args, traceback)| {
+                Message::Failure {
+                    seq,
+                    failure: Failure {
+                        kind,
+                        type_name,
+                        message,
+                        args,
+                        traceback,
+                    },
+                }
             }),
         prop::collection::vec((any::<u64>(), any::<u64>()), 0..5).prop_map(Message::Release),
         any::<u64>().prop_map(|seq| Message::Cancel { seq }),
@@ -245,13 +298,17 @@ fn mutate(frame: &Frame, mutations: &[Mutation]) -> Frame {
             _ => {}
         }
     }
-    Frame { body: body.into(), attachments }
+    Frame {
+        body: body.into(),
+        attachments,
+    }
 }
 
 /// Whatever decodes must survive another encode/decode unchanged (compared through `Debug`, so
 /// NaN equals itself).
 fn assert_stable(msg: &Message) {
-    let again = decode(&encode(msg), &roomy()).expect("a decoded message re-encodes to something decodable");
+    let again = decode(&encode(msg), &roomy())
+        .expect("a decoded message re-encodes to something decodable");
     assert_eq!(format!("{again:?}"), format!("{msg:?}"));
 }
 
@@ -326,14 +383,28 @@ proptest! {
 fn nan_round_trips_bit_exact() {
     let payload = f64::from_bits(0x7ff8_dead_beef_0001);
     for nan in [f64::NAN, -f64::NAN, payload] {
-        let msg = Message::Reply { seq: 1, value: Value::Complex(nan, nan) };
-        let Message::Reply { value: Value::Complex(re, im), .. } = decode(&encode(&msg), &roomy()).unwrap() else {
+        let msg = Message::Reply {
+            seq: 1,
+            value: Value::Complex(nan, nan),
+        };
+        let Message::Reply {
+            value: Value::Complex(re, im),
+            ..
+        } = decode(&encode(&msg), &roomy()).unwrap()
+        else {
             panic!("not a complex reply")
         };
         assert_eq!(re.to_bits(), nan.to_bits());
         assert_eq!(im.to_bits(), nan.to_bits());
-        let msg = Message::Reply { seq: 1, value: Value::Float(nan) };
-        let Message::Reply { value: Value::Float(f), .. } = decode(&encode(&msg), &roomy()).unwrap() else {
+        let msg = Message::Reply {
+            seq: 1,
+            value: Value::Float(nan),
+        };
+        let Message::Reply {
+            value: Value::Float(f),
+            ..
+        } = decode(&encode(&msg), &roomy()).unwrap()
+        else {
             panic!("not a float reply")
         };
         assert_eq!(f.to_bits(), nan.to_bits());

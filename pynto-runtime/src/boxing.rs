@@ -20,7 +20,10 @@ pub struct Incoming<H: Host> {
 
 impl<H: Host> Default for Incoming<H> {
     fn default() -> Self {
-        Incoming { imports: Vec::new(), locals: Vec::new() }
+        Incoming {
+            imports: Vec::new(),
+            locals: Vec::new(),
+        }
     }
 }
 
@@ -32,7 +35,10 @@ impl<H: Host> Incoming<H> {
 
     /// The local object a `Value::Returned` of this message names.
     pub fn local(&self, oid: Oid) -> Option<&H::Object> {
-        self.locals.iter().find(|(o, _)| *o == oid).map(|(_, obj)| obj)
+        self.locals
+            .iter()
+            .find(|(o, _)| *o == oid)
+            .map(|(_, obj)| obj)
     }
 }
 
@@ -50,7 +56,12 @@ pub struct Boxer<'s, H: Host> {
 
 impl<'s, H: Host> Boxer<'s, H> {
     pub(crate) fn new(inner: &'s Inner<H>) -> Self {
-        Boxer { inner, exported: Vec::new(), keep: Vec::new(), described: Vec::new() }
+        Boxer {
+            inner,
+            exported: Vec::new(),
+            keep: Vec::new(),
+            described: Vec::new(),
+        }
     }
 
     /// Box `object` by reference. `type_key` identifies its type (Python: the type object's

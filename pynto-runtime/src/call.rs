@@ -29,7 +29,9 @@ pub struct Answer<H: Host> {
 
 impl<H: Host> std::fmt::Debug for Answer<H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Answer").field("value", &self.value).finish_non_exhaustive()
+        f.debug_struct("Answer")
+            .field("value", &self.value)
+            .finish_non_exhaustive()
     }
 }
 
@@ -62,7 +64,10 @@ pub(crate) struct Pending<H: Host> {
 
 impl<H: Host> Pending<H> {
     pub(crate) fn new(wake: Wake) -> Arc<Self> {
-        Arc::new(Pending { result: Mutex::new(None), wake })
+        Arc::new(Pending {
+            result: Mutex::new(None),
+            wake,
+        })
     }
 
     /// Store the outcome and wake the caller.
@@ -91,13 +96,19 @@ pub struct CallOptions<'a> {
     pub timeout: Option<Option<Duration>>,
     /// Called every poll interval while waiting; an `Err` abandons the call with that error
     /// (bindings check for Ctrl-C here).
-    pub interrupt: Option<&'a dyn Fn() -> Result<(), Error>>,
+    pub interrupt: Option<&'a (dyn Fn() -> Result<(), Error> + Sync)>,
 }
 
 impl<H: Host> Session<H> {
     /// Send `op` to `target` and wait for the reply on this thread. While it waits, requests of
     /// this thread's chain (callbacks) run here.
-    pub fn request(&self, target: Target, op: Op, boxer: Boxer<'_, H>, options: &CallOptions<'_>) -> Result<Answer<H>, Error> {
+    pub fn request(
+        &self,
+        target: Target,
+        op: Op,
+        boxer: Boxer<'_, H>,
+        options: &CallOptions<'_>,
+    ) -> Result<Answer<H>, Error> {
         let inner = &self.inner;
         let chain = chains::current_chain();
         let slot = chains::current_slot();
@@ -160,8 +171,18 @@ impl<H: Host> Session<H> {
         let pending = Pending::new(Wake::Task(AtomicWaker::new()));
         let chain = chains::current_chain();
         match self.inner.start(chain, target, op, boxer, &pending) {
-            Ok(seq) => ReplyFuture { inner: Arc::clone(&self.inner), seq, pending, state: FutureState::Waiting },
-            Err(e) => ReplyFuture { inner: Arc::clone(&self.inner), seq: 0, pending, state: FutureState::Failed(Some(e)) },
+            Ok(seq) => ReplyFuture {
+                inner: Arc::clone(&self.inner),
+                seq,
+                pending,
+                state: FutureState::Waiting,
+            },
+            Err(e) => ReplyFuture {
+                inner: Arc::clone(&self.inner),
+                seq: 0,
+                pending,
+                state: FutureState::Failed(Some(e)),
+            },
         }
     }
 
@@ -177,27 +198,49 @@ impl<H: Host> Session<H> {
         let pending = Pending::new(Wake::Hook(hook));
         let chain = chains::current_chain();
         let seq = self.inner.start(chain, target, op, boxer, &pending)?;
-        Ok(ReplyHandle { inner: Arc::clone(&self.inner), seq, pending, taken: false })
+        Ok(ReplyHandle {
+            inner: Arc::clone(&self.inner),
+            seq,
+            pending,
+            taken: false,
+        })
     }
 
     /// One round trip to the peer.
     pub fn ping(&self) -> Result<Duration, Error> {
         let started = Instant::now();
-        self.request(Target::Export(0), Op::Ping, self.boxer(), &CallOptions::default())?;
+        self.request(
+            Target::Export(0),
+            Op::Ping,
+            self.boxer(),
+            &CallOptions::default(),
+        )?;
         Ok(started.elapsed())
     }
 }
 
 impl<H: Host> Inner<H> {
     /// Register the waiter, then write the request from this thread.
-    fn start(&self, chain: ChainId, target: Target, op: Op, mut boxer: Boxer<'_, H>, pending: &Arc<Pending<H>>) -> Result<Seq, Error> {
+    fn start(
+        &self,
+        chain: ChainId,
+        target: Target,
+        op: Op,
+        mut boxer: Boxer<'_, H>,
+        pending: &Arc<Pending<H>>,
+    ) -> Result<Seq, Error> {
         if self.core.is_closed() {
             return Err(self.core.closed_error());
         }
         let seq = self.core.next_seq();
         // Registered before writing, so the reply (or a nested request) can never miss it.
         self.pending.lock().insert(seq, Arc::clone(pending));
-        let msg = Message::Request(Request { seq, chain, target, op });
+        let msg = Message::Request(Request {
+            seq,
+            chain,
+            target,
+            op,
+        });
         match self.core.send(&msg) {
             Ok(()) => {
                 boxer.finish(true);
@@ -246,7 +289,11 @@ impl<H: Host> Future for ReplyFuture<H> {
                 this.state = FutureState::Done;
                 return Poll::Ready(Err(e));
             }
-            FutureState::Done => return Poll::Ready(Err(Error::ConnectionClosed("polled after completion".into()))),
+            FutureState::Done => {
+                return Poll::Ready(Err(Error::ConnectionClosed(
+                    "polled after completion".into(),
+                )))
+            }
             FutureState::Waiting => {}
         }
         if let Wake::Task(waker) = &this.pending.wake {

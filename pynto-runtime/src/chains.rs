@@ -166,7 +166,9 @@ impl ChainTable {
     /// Register that the current thread waits on `chain` (nested waits count up).
     pub(crate) fn enter(&'static self, chain: ChainId, slot: &Arc<ParkSlot>) -> ChainGuard {
         let mut waiting = self.waiting.lock();
-        let entry = waiting.entry(chain).or_insert_with(|| (Arc::clone(slot), 0));
+        let entry = waiting
+            .entry(chain)
+            .or_insert_with(|| (Arc::clone(slot), 0));
         entry.1 += 1;
         ChainGuard { table: self, chain }
     }
@@ -199,7 +201,9 @@ impl Drop for ChainGuard {
     fn drop(&mut self) {
         let leftovers = {
             let mut waiting = self.table.waiting.lock();
-            let Some(entry) = waiting.get_mut(&self.chain) else { return };
+            let Some(entry) = waiting.get_mut(&self.chain) else {
+                return;
+            };
             entry.1 -= 1;
             if entry.1 > 0 {
                 return;

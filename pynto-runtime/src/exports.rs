@@ -47,14 +47,32 @@ impl<O: Clone> Exports<O> {
     /// A table holding only the root object, as oid 0.
     pub(crate) fn new(root: O, root_identity: usize) -> Self {
         let mut entries = HashMap::new();
-        entries.insert(ROOT_OID, Entry { object: root, identity: root_identity, sent: 0 });
+        entries.insert(
+            ROOT_OID,
+            Entry {
+                object: root,
+                identity: root_identity,
+                sent: 0,
+            },
+        );
         let mut by_identity = HashMap::new();
         by_identity.insert(root_identity, ROOT_OID);
-        Exports { entries, by_identity, types: HashMap::new(), next_oid: 1, next_type: 1 }
+        Exports {
+            entries,
+            by_identity,
+            types: HashMap::new(),
+            next_oid: 1,
+            next_type: 1,
+        }
     }
 
     /// Count one more reference to `object` sent, exporting it if needed. Returns its oid.
-    pub(crate) fn export(&mut self, object: &O, identity: usize, max: u64) -> Result<Oid, ExportError> {
+    pub(crate) fn export(
+        &mut self,
+        object: &O,
+        identity: usize,
+        max: u64,
+    ) -> Result<Oid, ExportError> {
         if let Some(&oid) = self.by_identity.get(&identity) {
             let entry = self.entries.get_mut(&oid).expect("reverse map in step");
             entry.sent += 1;
@@ -65,7 +83,14 @@ impl<O: Clone> Exports<O> {
         }
         let oid = self.next_oid;
         self.next_oid += 1;
-        self.entries.insert(oid, Entry { object: object.clone(), identity, sent: 1 });
+        self.entries.insert(
+            oid,
+            Entry {
+                object: object.clone(),
+                identity,
+                sent: 1,
+            },
+        );
         self.by_identity.insert(identity, oid);
         Ok(oid)
     }
@@ -74,7 +99,9 @@ impl<O: Clone> Exports<O> {
     /// Returns the object if its entry went, so the caller drops it outside the lock.
     pub(crate) fn release(&mut self, oid: Oid, count: u64) -> Result<Option<O>, ReleaseError> {
         let Some(entry) = self.entries.get_mut(&oid) else {
-            return Err(ReleaseError(format!("release of oid {oid}, which is not exported")));
+            return Err(ReleaseError(format!(
+                "release of oid {oid}, which is not exported"
+            )));
         };
         if count > entry.sent {
             return Err(ReleaseError(format!(
@@ -102,7 +129,10 @@ impl<O: Clone> Exports<O> {
         let entry = self.types.entry(type_key).or_insert_with(|| {
             let id = *next;
             *next += 1;
-            TypeEntry { id, desc_written: false }
+            TypeEntry {
+                id,
+                desc_written: false,
+            }
         });
         (entry.id, !entry.desc_written)
     }
@@ -128,4 +158,3 @@ impl<O: Clone> Exports<O> {
         self.entries.drain().map(|(_, e)| e.object).collect()
     }
 }
-

@@ -39,7 +39,10 @@ struct Housekeeper {
 
 fn housekeeper() -> &'static Housekeeper {
     static KEEPER: OnceLock<Housekeeper> = OnceLock::new();
-    let keeper = KEEPER.get_or_init(|| Housekeeper { state: Mutex::new(State::default()), cond: Condvar::new() });
+    let keeper = KEEPER.get_or_init(|| Housekeeper {
+        state: Mutex::new(State::default()),
+        cond: Condvar::new(),
+    });
     let mut state = keeper.state.lock();
     if !state.started {
         state.started = true;
@@ -85,7 +88,11 @@ impl Deadline {
 
 impl Drop for Deadline {
     fn drop(&mut self) {
-        housekeeper().state.lock().deadlines.retain(|(id, _, _)| *id != self.id);
+        housekeeper()
+            .state
+            .lock()
+            .deadlines
+            .retain(|(id, _, _)| *id != self.id);
     }
 }
 
@@ -138,4 +145,3 @@ fn run() {
         state = keeper.state.lock();
     }
 }
-

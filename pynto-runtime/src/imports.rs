@@ -55,7 +55,12 @@ impl ImportEntry {
 
 impl fmt::Debug for ImportEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RemoteRef(oid={}, received={})", self.oid, self.received())
+        write!(
+            f,
+            "RemoteRef(oid={}, received={})",
+            self.oid,
+            self.received()
+        )
     }
 }
 
@@ -76,14 +81,24 @@ pub(crate) struct Imports {
 
 impl Imports {
     /// Count one received reference to `oid`, returning the live handle for it.
-    pub(crate) fn receive(&mut self, oid: Oid, type_id: TypeId, sink: &Weak<dyn ReleaseSink>) -> RemoteRef {
+    pub(crate) fn receive(
+        &mut self,
+        oid: Oid,
+        type_id: TypeId,
+        sink: &Weak<dyn ReleaseSink>,
+    ) -> RemoteRef {
         if let Some(existing) = self.entries.get(&oid).and_then(Weak::upgrade) {
             existing.received.fetch_add(1, Ordering::AcqRel);
             return existing;
         }
         // Either new, or its last handle is being dropped right now: that drop releases the
         // count it had; this fresh entry counts from one.
-        let entry = Arc::new(ImportEntry { oid, type_id, received: AtomicU64::new(1), sink: sink.clone() });
+        let entry = Arc::new(ImportEntry {
+            oid,
+            type_id,
+            received: AtomicU64::new(1),
+            sink: sink.clone(),
+        });
         self.entries.insert(oid, Arc::downgrade(&entry));
         entry
     }
@@ -109,7 +124,10 @@ impl Imports {
 
     /// Live imported objects.
     pub(crate) fn len(&self) -> usize {
-        self.entries.values().filter(|w| w.strong_count() > 0).count()
+        self.entries
+            .values()
+            .filter(|w| w.strong_count() > 0)
+            .count()
     }
 
     /// Forget everything (the connection closed); handles still alive release nothing.
@@ -117,4 +135,3 @@ impl Imports {
         self.entries.clear();
     }
 }
-

@@ -42,7 +42,10 @@ pub trait NativeObject: Send + Sync + 'static {
     }
     /// Call the object.
     fn call(&self, _call: &mut NativeCall<'_>) -> Result<Return, Failure> {
-        Err(type_error(&format!("'{}' object is not callable", self.type_name())))
+        Err(type_error(&format!(
+            "'{}' object is not callable",
+            self.type_name()
+        )))
     }
 }
 
@@ -122,11 +125,18 @@ pub struct Methods {
 impl Methods {
     /// An object of type `name` with no methods yet.
     pub fn new(name: &str) -> Methods {
-        Methods { name: name.to_string(), methods: Vec::new() }
+        Methods {
+            name: name.to_string(),
+            methods: Vec::new(),
+        }
     }
 
     /// Add a method that sees only the arguments.
-    pub fn method(self, name: &str, f: impl Fn(&Args) -> Result<Return, Failure> + Send + Sync + 'static) -> Methods {
+    pub fn method(
+        self,
+        name: &str,
+        f: impl Fn(&Args) -> Result<Return, Failure> + Send + Sync + 'static,
+    ) -> Methods {
         self.method_with_call(name, move |call| f(&call.args))
     }
 
@@ -200,7 +210,11 @@ pub fn type_error(message: &str) -> Failure {
 }
 
 fn attribute_error(type_name: &str, name: &str) -> Failure {
-    Failure::new(ErrorKind::Remote, "builtins.AttributeError", format!("'{type_name}' object has no attribute '{name}'"))
+    Failure::new(
+        ErrorKind::Remote,
+        "builtins.AttributeError",
+        format!("'{type_name}' object has no attribute '{name}'"),
+    )
 }
 
 fn describe(object: &Object) -> TypeDesc {
@@ -253,17 +267,28 @@ impl Host for NativeHost {
         incoming: &Incoming<Self>,
         boxer: &mut Boxer<'_, Self>,
     ) -> Result<Value, Failure> {
-        let call = |args: Args| NativeCall { args, session, incoming };
+        let call = |args: Args| NativeCall {
+            args,
+            session,
+            incoming,
+        };
         let result: Return = match op {
             Op::GetRoot => Return::Object(target.clone()),
             Op::CallMethod(name, args) => target.0.call_method(&name, &mut call(args))?,
             Op::Call(args) => target.0.call(&mut call(args))?,
             Op::GetAttr(name) if target.0.methods().contains(&name) => {
-                Return::Object(Object::new(BoundMethod { object: target.clone(), name }))
+                Return::Object(Object::new(BoundMethod {
+                    object: target.clone(),
+                    name,
+                }))
             }
             Op::GetAttr(name) => return Err(attribute_error(target.0.type_name(), &name)),
-            Op::Repr | Op::Str => Value::Str(format!("<{} (Rust object)>", target.0.type_name())).into(),
-            Op::Dir => Value::Tuple(target.0.methods().into_iter().map(Value::Str).collect()).into(),
+            Op::Repr | Op::Str => {
+                Value::Str(format!("<{} (Rust object)>", target.0.type_name())).into()
+            }
+            Op::Dir => {
+                Value::Tuple(target.0.methods().into_iter().map(Value::Str).collect()).into()
+            }
             Op::Bool => Value::Bool(true).into(),
             Op::Hash => Value::Int(self.identity(target) as i64).into(),
             other => {

@@ -33,7 +33,10 @@ struct PoolState {
 
 fn pool() -> &'static Pool {
     static POOL: OnceLock<Pool> = OnceLock::new();
-    POOL.get_or_init(|| Pool { state: Mutex::new(PoolState::default()), cond: Condvar::new() })
+    POOL.get_or_init(|| Pool {
+        state: Mutex::new(PoolState::default()),
+        cond: Condvar::new(),
+    })
 }
 
 /// Run `job` on a worker thread, starting one if none is idle.
@@ -48,7 +51,10 @@ pub(crate) fn spawn(job: Job) {
     }
     state.threads += 1;
     drop(state);
-    let started = std::thread::Builder::new().name("pynto-worker".into()).stack_size(WORKER_STACK).spawn(worker);
+    let started = std::thread::Builder::new()
+        .name("pynto-worker".into())
+        .stack_size(WORKER_STACK)
+        .spawn(worker);
     if started.is_err() {
         // Out of threads: the queued job waits for a busy worker instead.
         pool.state.lock().threads -= 1;

@@ -8,7 +8,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use pynto_proto::{decode, ErrorKind, Failure, Message, Oid, Op, Request, Seq, Target, Value, ROOT_OID};
+use pynto_proto::{
+    decode, ErrorKind, Failure, Message, Oid, Op, Request, Seq, Target, Value, ROOT_OID,
+};
 use pynto_transport::{FrameReader, TransportError};
 
 use crate::boxing::{Boxer, Incoming};
@@ -26,12 +28,20 @@ pub(crate) fn run<H: Host>(session: Session<H>, mut reader: Box<dyn FrameReader>
     let reason = loop {
         let frame = match reader.recv() {
             Ok(Some(frame)) => frame,
-            Ok(None) => break (Error::ConnectionClosed("the peer closed the connection".into()), None),
+            Ok(None) => {
+                break (
+                    Error::ConnectionClosed("the peer closed the connection".into()),
+                    None,
+                )
+            }
             Err(TransportError::Io(e)) if inner.core.is_closed() => {
                 break (Error::ConnectionClosed(format!("closed: {e}")), None)
             }
             Err(e @ (TransportError::Io(_) | TransportError::Torn)) => {
-                break (Error::ConnectionClosed(format!("the connection broke: {e}")), None)
+                break (
+                    Error::ConnectionClosed(format!("the connection broke: {e}")),
+                    None,
+                )
             }
             Err(e) => break protocol(format!("the peer sent a bad frame: {e}")),
         };
@@ -58,7 +68,8 @@ fn handle<H: Host>(inner: &Arc<Inner<H>>, msg: Message) -> Result<(), Violation>
     match msg {
         Message::Request(request) => accept_request(inner, request),
         Message::Reply { seq, value } => {
-            let incoming = resolve(inner, std::slice::from_ref(&value)).map_err(|e| protocol(e.message))?;
+            let incoming =
+                resolve(inner, std::slice::from_ref(&value)).map_err(|e| protocol(e.message))?;
             deliver(inner, seq, Ok(Answer { value, incoming }));
             Ok(())
         }
@@ -85,7 +96,10 @@ fn handle<H: Host>(inner: &Arc<Inner<H>>, msg: Message) -> Result<(), Violation>
             };
             Err((Error::ConnectionClosed(why), None))
         }
-        other @ Message::Hello(_) => Err(protocol(format!("unexpected {} after the handshake", message_name(&other)))),
+        other @ Message::Hello(_) => Err(protocol(format!(
+            "unexpected {} after the handshake",
+            message_name(&other)
+        ))),
     }
 }
 
@@ -187,7 +201,12 @@ fn collect<'v>(value: &'v Value, refs: &mut Vec<&'v pynto_proto::ObjRef>, return
 fn op_values(op: &Op) -> Vec<Value> {
     // Cloning is cheap for the common case (few, small values); it keeps `resolve` simple.
     match op {
-        Op::SetAttr(_, v) | Op::GetItem(v) | Op::DelItem(v) | Op::Contains(v) | Op::Compare(_, v) | Op::Binary(_, _, v) => {
+        Op::SetAttr(_, v)
+        | Op::GetItem(v)
+        | Op::DelItem(v)
+        | Op::Contains(v)
+        | Op::Compare(_, v)
+        | Op::Binary(_, _, v) => {
             vec![v.clone()]
         }
         Op::SetItem(k, v) => vec![k.clone(), v.clone()],
@@ -202,7 +221,12 @@ fn op_values(op: &Op) -> Vec<Value> {
 }
 
 fn accept_request<H: Host>(inner: &Arc<Inner<H>>, request: Request) -> Result<(), Violation> {
-    let Request { seq, chain, target, op } = request;
+    let Request {
+        seq,
+        chain,
+        target,
+        op,
+    } = request;
     if matches!(op, Op::Ping) {
         return reply(inner, seq, Ok(Value::None));
     }
@@ -227,7 +251,11 @@ fn accept_request<H: Host>(inner: &Arc<Inner<H>>, request: Request) -> Result<()
             Target::Export(oid) => oid,
             Target::Answer(..) => 0,
         };
-        let failure = Failure::new(ErrorKind::NoSuchObject, "pynto.NoSuchObject", format!("object {oid} is not exported"));
+        let failure = Failure::new(
+            ErrorKind::NoSuchObject,
+            "pynto.NoSuchObject",
+            format!("object {oid} is not exported"),
+        );
         return reply(inner, seq, Err(failure));
     };
     {
@@ -237,7 +265,10 @@ fn accept_request<H: Host>(inner: &Arc<Inner<H>>, request: Request) -> Result<()
             let failure = Failure::new(
                 ErrorKind::Overloaded,
                 "pynto.Overloaded",
-                format!("more than {} requests in flight", inner.core.config.limits.max_in_flight),
+                format!(
+                    "more than {} requests in flight",
+                    inner.core.config.limits.max_in_flight
+                ),
             );
             return reply(inner, seq, Err(failure));
         }
@@ -254,10 +285,20 @@ fn accept_request<H: Host>(inner: &Arc<Inner<H>>, request: Request) -> Result<()
 }
 
 /// Serve one request on this thread and write the reply.
-fn serve<H: Host>(inner: &Arc<Inner<H>>, seq: Seq, target: H::Object, op: Op, incoming: Incoming<H>) {
-    let session = Session { inner: Arc::clone(inner) };
+fn serve<H: Host>(
+    inner: &Arc<Inner<H>>,
+    seq: Seq,
+    target: H::Object,
+    op: Op,
+    incoming: Incoming<H>,
+) {
+    let session = Session {
+        inner: Arc::clone(inner),
+    };
     let mut boxer = Boxer::new(inner);
-    let result = inner.host.perform(&session, &target, op, &incoming, &mut boxer);
+    let result = inner
+        .host
+        .perform(&session, &target, op, &incoming, &mut boxer);
     drop(incoming);
     inner.serving.lock().remove(&seq);
     inner.core.requests_served.fetch_add(1, Ordering::Relaxed);
@@ -279,7 +320,11 @@ fn serve<H: Host>(inner: &Arc<Inner<H>>, seq: Seq, target: H::Object, op: Op, in
 }
 
 /// Reply from the reader thread itself (pings, and requests refused before any host code).
-fn reply<H: Host>(inner: &Inner<H>, seq: Seq, result: Result<Value, Failure>) -> Result<(), Violation> {
+fn reply<H: Host>(
+    inner: &Inner<H>,
+    seq: Seq,
+    result: Result<Value, Failure>,
+) -> Result<(), Violation> {
     let msg = match result {
         Ok(value) => Message::Reply { seq, value },
         Err(failure) => Message::Failure { seq, failure },

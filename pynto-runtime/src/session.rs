@@ -10,8 +10,11 @@ use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use parking_lot::Mutex;
-use pynto_proto::{decode, encode, Frame, Hello, Message, Oid, Seq, TypeDesc, TypeId, IMPLEMENTATION, PROTOCOL_VERSION};
-use pynto_transport::{FrameReader, FrameWriter, Transport};
+use pynto_proto::{
+    decode, encode, Frame, Hello, Message, Oid, Seq, TypeDesc, TypeId, IMPLEMENTATION,
+    PROTOCOL_VERSION,
+};
+use pynto_transport::{FrameReader, FrameWriter, Transport, TransportError};
 
 use crate::boxing::Boxer;
 use crate::call::Pending;
@@ -39,7 +42,9 @@ pub struct Session<H: Host> {
 
 impl<H: Host> Clone for Session<H> {
     fn clone(&self) -> Self {
-        Session { inner: Arc::clone(&self.inner) }
+        Session {
+            inner: Arc::clone(&self.inner),
+        }
     }
 }
 
@@ -136,7 +141,8 @@ impl Core {
             return Err(self.closed_error());
         }
         let limits = &self.peer.limits;
-        if frame.body.len() as u64 > u64::from(limits.max_frame) || frame.len() > limits.max_message {
+        if frame.body.len() as u64 > u64::from(limits.max_frame) || frame.len() > limits.max_message
+        {
             return Err(Error::Overloaded(format!(
                 "a message of {} bytes is larger than the peer accepts ({} bytes of body, {} in all)",
                 frame.len(),
@@ -148,7 +154,9 @@ impl Core {
         let mut writer = self.writer.lock();
         if !releases.is_empty() {
             self.releases_sent.fetch_add(1, Ordering::Relaxed);
-            writer.send(&encode(&Message::Release(releases))).map_err(transport_error)?;
+            writer
+                .send(&encode(&Message::Release(releases)))
+                .map_err(transport_error)?;
         }
         writer.send(frame).map_err(transport_error)
     }
@@ -160,7 +168,10 @@ impl Core {
             return;
         }
         self.releases_sent.fetch_add(1, Ordering::Relaxed);
-        let _ = self.writer.lock().send(&encode(&Message::Release(releases)));
+        let _ = self
+            .writer
+            .lock()
+            .send(&encode(&Message::Release(releases)));
     }
 
     /// Mark the session closed with `reason`; true if this call closed it.
@@ -183,7 +194,8 @@ impl Core {
     }
 
     pub(crate) fn heard_now(&self) {
-        self.last_heard.store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        self.last_heard
+            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
 }
 
@@ -215,13 +227,20 @@ fn transport_error(e: pynto_transport::TransportError) -> Error {
 impl<H: Host> Session<H> {
     /// Open a session over `transport`: exchange Hello, then start serving `root` to the peer
     /// and accept calls. Fails with `Error::Protocol` on a version or token mismatch.
-    pub fn connect(transport: Box<dyn Transport>, role: Role, host: Arc<H>, root: H::Object, config: Config) -> Result<Self, Error> {
+    pub fn connect(
+        transport: Box<dyn Transport>,
+        role: Role,
+        host: Arc<H>,
+        root: H::Object,
+        config: Config,
+    ) -> Result<Self, Error> {
         let peer_address = transport.peer();
         let (mut reader, writer) = transport.split();
         reader.set_limits(&config.limits);
         let writer: Arc<Mutex<Box<dyn FrameWriter>>> = Arc::new(Mutex::new(writer));
         let peer = handshake(&mut *reader, &writer, role, &config)?;
-        let writer = Arc::try_unwrap(writer).unwrap_or_else(|_| unreachable!("the deadline holds the writer weakly"));
+        let writer = Arc::try_unwrap(writer)
+            .unwrap_or_else(|_| unreachable!("the deadline holds the writer weakly"));
         let root_identity = host.identity(&root);
         let core = Arc::new_cyclic(|weak: &Weak<Core>| {
             let sink: Weak<dyn ReleaseSink> = weak.clone();
@@ -259,7 +278,9 @@ impl<H: Host> Session<H> {
         std::thread::Builder::new()
             .name("pynto-reader".into())
             .spawn(move || crate::reader::run(reader_session, reader))
-            .map_err(|e| Error::ConnectionClosed(format!("could not start the reader thread: {e}")))?;
+            .map_err(|e| {
+                Error::ConnectionClosed(format!("could not start the reader thread: {e}"))
+            })?;
         Ok(session)
     }
 
@@ -291,7 +312,10 @@ impl<H: Host> Session<H> {
     /// Close the session: say goodbye, fail every waiting call with `ConnectionClosed`, and drop
     /// everything either side held for the other. Idempotent.
     pub fn close(&self) {
-        self.inner.close(Error::ConnectionClosed("the connection was closed by this side".into()), Some(String::new()));
+        self.inner.close(
+            Error::ConnectionClosed("the connection was closed by this side".into()),
+            Some(String::new()),
+        );
     }
 
     /// A boxer for the values of one outgoing message.
@@ -347,7 +371,9 @@ impl<H: Host> Inner<H> {
         let objects = self.exports.lock().clear();
         self.core.imports.lock().clear();
         self.core.releases.lock().clear();
-        let session = Session { inner: Arc::clone(self) };
+        let session = Session {
+            inner: Arc::clone(self),
+        };
         pool::spawn(Box::new(move || {
             drop(objects);
             session.inner.host.on_close(&session);
@@ -368,12 +394,27 @@ fn handshake(
         implementation: IMPLEMENTATION.to_string(),
         features: Vec::new(),
         limits: config.limits,
-        token: if role == Role::Connector { config.token.clone() } else { None },
+        token: if role == Role::Connector {
+            config.token.clone()
+        } else {
+            None
+        },
         service: config.service_name.clone(),
     };
-    let watchdog = housekeeper::Deadline::arm(Instant::now() + config.handshake_timeout, Arc::downgrade(writer));
+    let deadline = Instant::now() + config.handshake_timeout;
+    let watchdog = housekeeper::Deadline::arm(deadline, Arc::downgrade(writer));
     let result = exchange(reader, writer, role, config, hello);
     drop(watchdog);
+    // The watchdog shuts the transport at the deadline, which the read sees as a close.
+    let result = match result {
+        Err(Error::ConnectionClosed(_)) if Instant::now() >= deadline => {
+            Err(Error::ConnectionClosed(format!(
+                "no Hello from the peer within {:?}",
+                config.handshake_timeout
+            )))
+        }
+        other => other,
+    };
     if result.is_err() {
         writer.lock().shutdown();
     }
@@ -389,7 +430,9 @@ fn exchange(
 ) -> Result<Hello, Error> {
     let send = |msg: &Message| writer.lock().send(&encode(msg)).map_err(transport_error);
     let refuse = |reason: String| {
-        let _ = send(&Message::Goodbye { reason: reason.clone() });
+        let _ = send(&Message::Goodbye {
+            reason: reason.clone(),
+        });
         Error::Protocol(reason)
     };
     if role == Role::Connector {
@@ -398,19 +441,35 @@ fn exchange(
     let frame = match reader.recv() {
         Ok(Some(frame)) => frame,
         Ok(None) => {
-            return Err(Error::ConnectionClosed("the peer closed the connection during the handshake".into()))
+            return Err(Error::ConnectionClosed(
+                "the peer closed the connection during the handshake".into(),
+            ))
         }
-        Err(e) => {
+        Err(e @ (TransportError::Io(_) | TransportError::Torn)) => {
             return Err(Error::ConnectionClosed(format!(
-                "no Hello from the peer within {:?}: {e}",
-                config.handshake_timeout
+                "the connection broke during the handshake: {e}"
+            )))
+        }
+        // Bytes that are not a frame within this side's limits (e.g. a client of another protocol).
+        Err(e) => {
+            return Err(refuse(format!(
+                "the peer's first frame is not a Hello: {e}"
             )))
         }
     };
     let peer = match decode(&frame, &config.limits) {
         Ok(Message::Hello(peer)) => peer,
-        Ok(Message::Goodbye { reason }) => return Err(Error::Protocol(format!("the peer refused the connection: {reason}"))),
-        Ok(other) => return Err(refuse(format!("expected Hello first, got {}", message_name(&other)))),
+        Ok(Message::Goodbye { reason }) => {
+            return Err(Error::Protocol(format!(
+                "the peer refused the connection: {reason}"
+            )))
+        }
+        Ok(other) => {
+            return Err(refuse(format!(
+                "expected Hello first, got {}",
+                message_name(&other)
+            )))
+        }
         Err(e) => return Err(refuse(format!("the peer's Hello is malformed: {e}"))),
     };
     if peer.protocol != PROTOCOL_VERSION {
@@ -423,7 +482,11 @@ fn exchange(
         if let Some(expected) = &config.token {
             let given = peer.token.as_deref().unwrap_or("");
             if !constant_time_eq(expected.as_bytes(), given.as_bytes()) {
-                let why = if peer.token.is_none() { "a token is required" } else { "wrong token" };
+                let why = if peer.token.is_none() {
+                    "a token is required"
+                } else {
+                    "wrong token"
+                };
                 return Err(refuse(format!("authentication failed: {why}")));
             }
         }
@@ -466,7 +529,10 @@ impl<H: Host> housekeeper::Maintained for Inner<H> {
         let interval = core.config.liveness_interval.as_millis() as u64;
         let give_up = interval + core.config.liveness_timeout.as_millis() as u64;
         if silent >= give_up && core.ping_outstanding.load(Ordering::Acquire) {
-            let why = format!("the peer stopped answering (silent for {:.1} s while calls waited)", silent as f64 / 1000.0);
+            let why = format!(
+                "the peer stopped answering (silent for {:.1} s while calls waited)",
+                silent as f64 / 1000.0
+            );
             self.close(Error::ConnectionClosed(why.clone()), Some(why));
         } else if silent >= interval && !core.ping_outstanding.swap(true, Ordering::AcqRel) {
             let ping = Message::Request(pynto_proto::Request {

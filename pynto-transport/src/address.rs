@@ -68,9 +68,12 @@ fn host_port(input: &str, rest: &str) -> Result<(String, u16), TransportError> {
     if host.contains('/') {
         return Err(bad(input, "unexpected '/' in host"));
     }
-    let port = port
-        .parse::<u16>()
-        .map_err(|_| bad(input, format!("port {port:?} is not a number from 0 to 65535")))?;
+    let port = port.parse::<u16>().map_err(|_| {
+        bad(
+            input,
+            format!("port {port:?} is not a number from 0 to 65535"),
+        )
+    })?;
     Ok((host.to_string(), port))
 }
 
@@ -136,9 +139,7 @@ pub fn connect(
     tls: Option<&TlsClient>,
 ) -> Result<Box<dyn Transport>, TransportError> {
     match addr {
-        Address::Tcp { host, port } => {
-            Ok(Box::new(TcpTransport::connect((host.as_str(), *port))?))
-        }
+        Address::Tcp { host, port } => Ok(Box::new(TcpTransport::connect((host.as_str(), *port))?)),
         Address::Unix(path) => Ok(Box::new(UnixTransport::connect(path)?)),
         Address::Tls { host, port } => {
             let settings = tls.ok_or_else(|| {
@@ -223,8 +224,14 @@ mod tests {
 
     #[test]
     fn parses_the_documented_forms() {
-        assert_eq!(Address::parse("localhost:5000").unwrap(), tcp("localhost", 5000));
-        assert_eq!(Address::parse("tcp://10.0.0.1:1").unwrap(), tcp("10.0.0.1", 1));
+        assert_eq!(
+            Address::parse("localhost:5000").unwrap(),
+            tcp("localhost", 5000)
+        );
+        assert_eq!(
+            Address::parse("tcp://10.0.0.1:1").unwrap(),
+            tcp("10.0.0.1", 1)
+        );
         assert_eq!(Address::parse("tcp://[::1]:80").unwrap(), tcp("::1", 80));
         assert_eq!(
             Address::parse("tls://example.com:443").unwrap(),

@@ -16,6 +16,8 @@
 //! sent. [`StreamWriter`] sends a frame with vectored writes straight from the frame's buffers.
 
 use std::io::{self, BufReader, IoSlice, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use pynto_proto::{Frame, Limits};
@@ -219,6 +221,26 @@ fn torn_on_eof(e: io::Error) -> TransportError {
     }
 }
 
+/// The read half of a socket that reports end of stream instead of an error once the
+/// transport has been shut down locally (after our own shutdown the kernel may answer late
+/// data from the peer with a reset, which is no news to us).
+pub(crate) struct ClosableRead<R> {
+    pub(crate) inner: R,
+    pub(crate) closed: Arc<AtomicBool>,
+}
+
+impl<R: Read> Read for ClosableRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.closed.load(Ordering::Acquire) {
+            return Ok(0);
+        }
+        match self.inner.read(buf) {
+            Err(_) if self.closed.load(Ordering::Acquire) => Ok(0),
+            other => other,
+        }
+    }
+}
+
 /// Writes frames to a byte stream with vectored writes, unbuffered: each
 /// [`send`](StreamWriter::send) hands header, body and attachments to the stream in as few
 /// `write_vectored` calls as the stream accepts, without copying the payloads.
@@ -254,12 +276,11 @@ impl<W: Write> StreamWriter<W> {
 
     /// Write one frame and flush the stream.
     pub fn send(&mut self, frame: &Frame) -> Result<(), TransportError> {
-        let body_len = u32::try_from(frame.body.len()).map_err(|_| {
-            TransportError::FrameTooLarge {
+        let body_len =
+            u32::try_from(frame.body.len()).map_err(|_| TransportError::FrameTooLarge {
                 len: frame.body.len() as u64,
                 max: u64::from(u32::MAX),
-            }
-        })?;
+            })?;
         let count = frame.attachments.len();
         if count > MAX_ATTACHMENTS as usize {
             return Err(TransportError::TooManyAttachments {

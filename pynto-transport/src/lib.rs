@@ -31,6 +31,8 @@
 //! The contract the runtime relies on is the three traits [`FrameReader`], [`FrameWriter`]
 //! and [`Transport`].
 
+#![warn(missing_docs)]
+
 use std::fmt;
 use std::sync::Arc;
 
@@ -159,7 +161,10 @@ impl fmt::Display for TransportError {
             TransportError::Io(e) => write!(f, "transport I/O error: {e}"),
             TransportError::Torn => f.write_str("the stream ended inside a frame"),
             TransportError::FrameTooLarge { len, max } => {
-                write!(f, "frame body of {len} bytes exceeds the limit of {max} bytes")
+                write!(
+                    f,
+                    "frame body of {len} bytes exceeds the limit of {max} bytes"
+                )
             }
             TransportError::MessageTooLarge { len, max } => write!(
                 f,

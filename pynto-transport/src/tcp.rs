@@ -5,9 +5,10 @@
 //! directions, so a reader blocked in `recv` on another thread returns.
 
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::framing::{StreamReader, StreamWriter};
+use crate::framing::{ClosableRead, StreamReader, StreamWriter};
 use crate::{FrameReader, FrameWriter, ShutdownHandle, Transport, TransportError};
 
 /// A connected TCP transport.
@@ -54,13 +55,20 @@ impl Transport for TcpTransport {
 /// (out of file descriptors), both halves report the error.
 fn split_socket(stream: TcpStream) -> (Box<dyn FrameReader>, Box<dyn FrameWriter>) {
     match (stream.try_clone(), stream.try_clone()) {
-        (Ok(read), Ok(control)) => (
-            Box::new(StreamReader::new(read)),
-            Box::new(TcpWriter {
-                writer: StreamWriter::new(stream),
-                control: Arc::new(control),
-            }),
-        ),
+        (Ok(read), Ok(control)) => {
+            let closed = Arc::new(AtomicBool::new(false));
+            (
+                Box::new(StreamReader::new(ClosableRead {
+                    inner: read,
+                    closed: Arc::clone(&closed),
+                })),
+                Box::new(TcpWriter {
+                    writer: StreamWriter::new(stream),
+                    control: Arc::new(control),
+                    closed,
+                }),
+            )
+        }
         (Err(e), _) | (_, Err(e)) => {
             let _ = stream.shutdown(Shutdown::Both);
             crate::failed_split(e)
@@ -72,6 +80,7 @@ fn split_socket(stream: TcpStream) -> (Box<dyn FrameReader>, Box<dyn FrameWriter
 struct TcpWriter {
     writer: StreamWriter<TcpStream>,
     control: Arc<TcpStream>,
+    closed: Arc<AtomicBool>,
 }
 
 impl FrameWriter for TcpWriter {
@@ -80,12 +89,14 @@ impl FrameWriter for TcpWriter {
     }
 
     fn shutdown(&mut self) {
+        self.closed.store(true, Ordering::Release);
         let _ = self.control.shutdown(Shutdown::Both);
     }
 
     fn shutdown_handle(&self) -> Option<ShutdownHandle> {
-        let control = Arc::clone(&self.control);
+        let (control, closed) = (Arc::clone(&self.control), Arc::clone(&self.closed));
         Some(ShutdownHandle::new(move || {
+            closed.store(true, Ordering::Release);
             let _ = control.shutdown(Shutdown::Both);
         }))
     }

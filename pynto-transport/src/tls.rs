@@ -22,6 +22,7 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
@@ -30,8 +31,8 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{ClientConfig, ClientConnection, Connection, RootCertStore, ServerConfig};
 use rustls::ServerConnection;
+use rustls::{ClientConfig, ClientConnection, Connection, RootCertStore, ServerConfig};
 
 use crate::framing::{StreamReader, StreamWriter};
 use crate::{FrameReader, FrameWriter, ShutdownHandle, Transport, TransportError};
@@ -180,10 +181,12 @@ pub fn server_config_from_der(
         .map_err(|e| tls_err("server configuration", e))?;
     let builder = match client_roots {
         Some(roots) => {
-            let verifier =
-                WebPkiClientVerifier::builder_with_provider(Arc::new(root_store(roots)?), provider())
-                    .build()
-                    .map_err(|e| tls_err("client certificate verifier", e))?;
+            let verifier = WebPkiClientVerifier::builder_with_provider(
+                Arc::new(root_store(roots)?),
+                provider(),
+            )
+            .build()
+            .map_err(|e| tls_err("client certificate verifier", e))?;
             builder.with_client_cert_verifier(verifier)
         }
         None => builder.with_no_client_auth(),
@@ -212,7 +215,9 @@ fn parse_certs(pem: &[u8], source: &str) -> Result<Vec<CertificateDer<'static>>,
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TransportError::Tls(format!("bad certificate PEM in {source}: {e}")))?;
     if certs.is_empty() {
-        return Err(TransportError::Tls(format!("no certificate found in {source}")));
+        return Err(TransportError::Tls(format!(
+            "no certificate found in {source}"
+        )));
     }
     Ok(certs)
 }
@@ -252,9 +257,8 @@ pub fn client_handshake(
     server_name: &str,
     config: Arc<ClientConfig>,
 ) -> Result<TlsTransport, TransportError> {
-    let name = ServerName::try_from(server_name.to_string()).map_err(|e| {
-        TransportError::Tls(format!("invalid server name {server_name:?}: {e}"))
-    })?;
+    let name = ServerName::try_from(server_name.to_string())
+        .map_err(|e| TransportError::Tls(format!("invalid server name {server_name:?}: {e}")))?;
     let conn = ClientConnection::new(config, name).map_err(|e| tls_err("client setup", e))?;
     TlsTransport::handshake(stream, conn.into())
 }
@@ -352,6 +356,9 @@ struct Shared {
     write_order: Mutex<()>,
     /// The socket: read by the reader, written under `write_order`, shut down by anyone.
     sock: TcpStream,
+    /// Set when this side shuts down: from then on the reader reports end of stream rather
+    /// than the errors a half-closed socket produces.
+    closed: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -380,10 +387,9 @@ impl TlsTransport {
         if let Err(e) = result {
             let _ = stream.shutdown(Shutdown::Both);
             let why = match e.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => format!(
-                    "no answer within {} s",
-                    HANDSHAKE_TIMEOUT.as_secs()
-                ),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                    format!("no answer within {} s", HANDSHAKE_TIMEOUT.as_secs())
+                }
                 io::ErrorKind::UnexpectedEof => "the peer closed the connection".to_string(),
                 _ => e.to_string(),
             };
@@ -398,6 +404,7 @@ impl TlsTransport {
                 conn: Mutex::new(conn),
                 write_order: Mutex::new(()),
                 sock: stream,
+                closed: AtomicBool::new(false),
             }),
             peer,
         })
@@ -449,9 +456,18 @@ struct PlainReader {
 
 impl Read for PlainReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
+        if buf.is_empty() || self.shared.is_closed() {
             return Ok(0);
         }
+        match self.read_plain(buf) {
+            Err(_) if self.shared.is_closed() => Ok(0),
+            other => other,
+        }
+    }
+}
+
+impl PlainReader {
+    fn read_plain(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             {
                 let mut conn = lock(&self.shared.conn);
@@ -506,6 +522,16 @@ impl Read for PlainReader {
 }
 
 impl Shared {
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Mark closed and shut the socket down in both directions.
+    fn close_socket(&self) {
+        self.closed.store(true, Ordering::Release);
+        let _ = self.sock.shutdown(Shutdown::Both);
+    }
+
     /// Write whatever TLS records rustls has pending, unless a writer is already writing (it
     /// will pick them up when it is done).
     fn flush_if_idle(&self) {
@@ -616,7 +642,7 @@ struct TlsWriter {
 impl FrameWriter for TlsWriter {
     fn send(&mut self, frame: &Frame) -> Result<(), TransportError> {
         let w = self.inner.get_ref();
-        if w.closed {
+        if w.closed || w.shared.is_closed() {
             return Err(TransportError::Closed);
         }
         self.inner.send(frame)
@@ -630,15 +656,16 @@ impl FrameWriter for TlsWriter {
         w.closed = true;
         lock(&w.shared.conn).send_close_notify();
         // Best effort: a peer that stopped reading must not hold the shutdown up.
-        let _ = w.shared.sock.set_write_timeout(Some(Duration::from_millis(100)));
+        let _ = w
+            .shared
+            .sock
+            .set_write_timeout(Some(Duration::from_millis(100)));
         w.shared.flush_if_idle();
-        let _ = w.shared.sock.shutdown(Shutdown::Both);
+        w.shared.close_socket();
     }
 
     fn shutdown_handle(&self) -> Option<ShutdownHandle> {
         let shared = Arc::clone(&self.inner.get_ref().shared);
-        Some(ShutdownHandle::new(move || {
-            let _ = shared.sock.shutdown(Shutdown::Both);
-        }))
+        Some(ShutdownHandle::new(move || shared.close_socket()))
     }
 }

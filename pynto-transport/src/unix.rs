@@ -7,9 +7,10 @@
 use std::net::Shutdown;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::framing::{StreamReader, StreamWriter};
+use crate::framing::{ClosableRead, StreamReader, StreamWriter};
 use crate::{FrameReader, FrameWriter, ShutdownHandle, Transport, TransportError};
 
 /// A connected Unix socket transport.
@@ -52,13 +53,20 @@ impl Transport for UnixTransport {
     fn split(self: Box<Self>) -> (Box<dyn FrameReader>, Box<dyn FrameWriter>) {
         let stream = self.stream;
         match (stream.try_clone(), stream.try_clone()) {
-            (Ok(read), Ok(control)) => (
-                Box::new(StreamReader::new(read)),
-                Box::new(UnixWriter {
-                    writer: StreamWriter::new(stream),
-                    control: Arc::new(control),
-                }),
-            ),
+            (Ok(read), Ok(control)) => {
+                let closed = Arc::new(AtomicBool::new(false));
+                (
+                    Box::new(StreamReader::new(ClosableRead {
+                        inner: read,
+                        closed: Arc::clone(&closed),
+                    })),
+                    Box::new(UnixWriter {
+                        writer: StreamWriter::new(stream),
+                        control: Arc::new(control),
+                        closed,
+                    }),
+                )
+            }
             (Err(e), _) | (_, Err(e)) => {
                 let _ = stream.shutdown(Shutdown::Both);
                 crate::failed_split(e)
@@ -75,6 +83,7 @@ impl Transport for UnixTransport {
 struct UnixWriter {
     writer: StreamWriter<UnixStream>,
     control: Arc<UnixStream>,
+    closed: Arc<AtomicBool>,
 }
 
 impl FrameWriter for UnixWriter {
@@ -83,12 +92,14 @@ impl FrameWriter for UnixWriter {
     }
 
     fn shutdown(&mut self) {
+        self.closed.store(true, Ordering::Release);
         let _ = self.control.shutdown(Shutdown::Both);
     }
 
     fn shutdown_handle(&self) -> Option<ShutdownHandle> {
-        let control = Arc::clone(&self.control);
+        let (control, closed) = (Arc::clone(&self.control), Arc::clone(&self.closed));
         Some(ShutdownHandle::new(move || {
+            closed.store(true, Ordering::Release);
             let _ = control.shutdown(Shutdown::Both);
         }))
     }

@@ -11,7 +11,11 @@ use pynto_transport::Transport;
 #[test]
 fn child_cat_echoes_frames() {
     let (transport, mut child) = ChildTransport::spawn(&mut Command::new("cat")).unwrap();
-    assert!(transport.peer().starts_with("child:cat (pid "), "{}", transport.peer());
+    assert!(
+        transport.peer().starts_with("child:cat (pid "),
+        "{}",
+        transport.peer()
+    );
     let (reader, writer) = Box::new(transport).split();
     // `cat` is the echo; there is no echo thread on our side, so stand one in that reports
     // the count once the child has exited.

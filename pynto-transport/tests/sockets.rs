@@ -121,7 +121,10 @@ fn server_sees(bytes: &[u8], limits: Option<Limits>, tcp: bool) -> Vec<String> {
 fn clean_end_and_torn_frames() {
     for tcp in [true, false] {
         let whole = wire(&small(0));
-        assert_eq!(server_sees(&whole, None, tcp), ["frame frame 0", "Ok(None)"]);
+        assert_eq!(
+            server_sees(&whole, None, tcp),
+            ["frame frame 0", "Ok(None)"]
+        );
         assert_eq!(server_sees(&[], None, tcp), ["Ok(None)"]);
         let half = &whole[..whole.len() / 2];
         assert_eq!(server_sees(half, None, tcp), ["Err(Torn)"]);
@@ -203,4 +206,26 @@ fn address_connect_and_listener() {
         Ok(_) => panic!("connected without TLS settings"),
     };
     assert!(matches!(&e, TransportError::Tls(m) if m.contains("needs TLS client settings")));
+}
+
+/// A 1 GiB attachment over a Unix socket, timed. Ignored by default (memory and time); run
+/// with `cargo test --release -p pynto-transport --test sockets -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn one_gib_attachment_throughput() {
+    let (client, server, _acceptor) = unix_pair("gib");
+    let ((_cr, mut cw), (mut sr, _sw)) = split2(client, server);
+    let big = bytes::Bytes::from(vec![7u8; 1 << 30]);
+    let frame = pynto_proto::Frame {
+        body: bytes::Bytes::from_static(b"gib"),
+        attachments: vec![big.clone()],
+    };
+    let start = Instant::now();
+    let sender = thread::spawn(move || cw.send(&frame).unwrap());
+    let got = sr.recv().unwrap().unwrap();
+    sender.join().unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(got.attachments[0].len(), 1 << 30);
+    assert!(got.attachments[0] == big);
+    println!("1 GiB in {secs:.3} s: {:.2} GiB/s", 1.0 / secs);
 }

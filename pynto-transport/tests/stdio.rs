@@ -54,7 +54,13 @@ fn parent() {
     });
     common::exchange_with_echo(reader, writer, waiter);
     let stderr = stderr.join().unwrap();
-    assert!(stderr.contains("a stray print after the takeover"), "{stderr}");
+    assert!(
+        stderr.contains("a stray print after the takeover"),
+        "{stderr}"
+    );
     assert!(stderr.contains("stdin now reads 0 bytes"), "{stderr}");
-    assert!(stderr.contains(&format!("child echo ended: Ok({frames})")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("child echo ended: Ok({frames})")),
+        "{stderr}"
+    );
 }

@@ -10,7 +10,9 @@ use std::thread;
 use common::*;
 use pynto_transport::rustls::{ClientConfig, ServerConfig};
 use pynto_transport::tls::{self, TlsAcceptor};
-use pynto_transport::{connect, Address, Listener, TlsClient, TlsServer, Transport, TransportError};
+use pynto_transport::{
+    connect, Address, Listener, TlsClient, TlsServer, Transport, TransportError,
+};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose,
@@ -58,7 +60,10 @@ impl Ca {
     }
 
     fn server(&self) -> Pem {
-        self.issue(&["localhost", "127.0.0.1"], ExtendedKeyUsagePurpose::ServerAuth)
+        self.issue(
+            &["localhost", "127.0.0.1"],
+            ExtendedKeyUsagePurpose::ServerAuth,
+        )
     }
 
     fn client(&self) -> Pem {
@@ -85,16 +90,12 @@ fn client_config(trust: &Ca, identity: Option<&Pem>) -> Arc<ClientConfig> {
     .unwrap()
 }
 
+/// The outcome of one side of a handshake.
+type Side = Result<Box<dyn Transport>, TransportError>;
+
 /// Accept one connection on a fresh acceptor while connecting to it by `name`; returns both
-/// results.
-fn handshake(
-    server: Arc<ServerConfig>,
-    client: Arc<ClientConfig>,
-    name: &str,
-) -> (
-    Result<Box<dyn Transport>, TransportError>,
-    Result<Box<dyn Transport>, TransportError>,
-) {
+/// results, client first.
+fn handshake(server: Arc<ServerConfig>, client: Arc<ClientConfig>, name: &str) -> (Side, Side) {
     let acceptor = TlsAcceptor::bind("127.0.0.1:0", server).unwrap();
     let addr = acceptor.socket_addr().unwrap();
     let accepted = thread::spawn(move || acceptor.accept());
@@ -162,12 +163,18 @@ fn tls_with_client_certificates() {
 fn wrong_certificate_fails_clearly() {
     let ca = Ca::new("the real CA");
     let other = Ca::new("some other CA");
-    let (client, server) = handshake(server_config(&ca, None), client_config(&other, None), "localhost");
+    let (client, server) = handshake(
+        server_config(&ca, None),
+        client_config(&other, None),
+        "localhost",
+    );
     match client {
         Err(TransportError::Tls(m)) => {
             assert!(m.contains("handshake with tls://127.0.0.1:"), "{m}");
             assert!(m.contains("certificate"), "{m}");
-            assert!(TransportError::Tls(m.clone()).to_string().starts_with("TLS error: "));
+            assert!(TransportError::Tls(m.clone())
+                .to_string()
+                .starts_with("TLS error: "));
         }
         Err(e) => panic!("expected a TLS error, got {e}"),
         Ok(_) => panic!("connected to a server signed by an untrusted CA"),
@@ -175,7 +182,11 @@ fn wrong_certificate_fails_clearly() {
     assert!(matches!(server, Err(TransportError::Tls(_))));
 
     // The right CA but the wrong name.
-    let (client, _server) = handshake(server_config(&ca, None), client_config(&ca, None), "example.com");
+    let (client, _server) = handshake(
+        server_config(&ca, None),
+        client_config(&ca, None),
+        "example.com",
+    );
     match client {
         Err(TransportError::Tls(m)) => assert!(m.contains("certificate"), "{m}"),
         other => panic!("expected a TLS error, got {:?}", other.map(|t| t.peer())),
@@ -185,11 +196,19 @@ fn wrong_certificate_fails_clearly() {
 #[test]
 fn shutdown_unblocks_tls_reader() {
     let ca = Ca::new("CA");
-    let (client, _server) = handshake(server_config(&ca, None), client_config(&ca, None), "localhost");
+    let (client, _server) = handshake(
+        server_config(&ca, None),
+        client_config(&ca, None),
+        "localhost",
+    );
     let (r, w) = client.unwrap().split();
     shutdown_unblocks_reader(r, w);
 
-    let (client, server) = handshake(server_config(&ca, None), client_config(&ca, None), "localhost");
+    let (client, server) = handshake(
+        server_config(&ca, None),
+        client_config(&ca, None),
+        "localhost",
+    );
     let (r, w) = client.unwrap().split();
     handle_unblocks_reader(r, w.as_ref());
 
@@ -222,8 +241,11 @@ fn tls_by_address_and_files() {
         key: Some(write("client.key", &client.key)),
     };
 
-    let listener =
-        Listener::bind(&Address::parse("tls://127.0.0.1:0").unwrap(), Some(&settings)).unwrap();
+    let listener = Listener::bind(
+        &Address::parse("tls://127.0.0.1:0").unwrap(),
+        Some(&settings),
+    )
+    .unwrap();
     let local = listener.local_addr();
     assert!(local.starts_with("tls://127.0.0.1:"), "{local}");
     let accepted = thread::spawn(move || listener.accept().unwrap());
@@ -243,7 +265,9 @@ fn tls_by_address_and_files() {
         cert: None,
         key: None,
     };
-    assert!(matches!(garbage.config(), Err(TransportError::Tls(m)) if m.contains("no certificate")));
+    assert!(
+        matches!(garbage.config(), Err(TransportError::Tls(m)) if m.contains("no certificate"))
+    );
     let half = TlsClient {
         cert: Some(dir.join("client.pem")),
         ..client_settings.clone()

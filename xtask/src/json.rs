@@ -259,7 +259,16 @@ mod tests {
 
     #[test]
     fn rejects_malformed_input() {
-        for bad in ["", "{", "[1,]", "{\"a\" 1}", "\"abc", "tru", "[1] x", "{1: 2}"] {
+        for bad in [
+            "",
+            "{",
+            "[1,]",
+            "{\"a\" 1}",
+            "\"abc",
+            "tru",
+            "[1] x",
+            "{1: 2}",
+        ] {
             assert!(parse(bad).is_err(), "accepted {bad:?}");
         }
     }

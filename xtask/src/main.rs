@@ -1,1 +1,444 @@
-fn main() {}
+//! `cargo xtask`: pynto's one entry point for the full test run, tidy checks, fuzzing, demo and benchmarks.
+//!
+//! Std only, so it builds in seconds. Run `cargo xtask` with no arguments for usage.
+
+mod deps;
+mod json;
+mod tidy;
+mod variants;
+
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  test-all           fmt check, clippy, tests, tidy, then the Python tests (if pynto-py/pyproject.toml exists)
+  tidy               module docs, dependency rules, protocol-doc coverage
+  fuzz [--seconds N] run the cargo-fuzz target `decode` of pynto-proto for N seconds (default 60)
+  demo               (not yet available)
+  bench              (not yet available)
+";
+
+/// Exit status for usage errors and commands that do not exist yet.
+const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let ctx = Ctx::new();
+    let result = match args.first().map(String::as_str) {
+        Some("test-all") if args.len() == 1 => test_all(&ctx),
+        Some("tidy") if args.len() == 1 => tidy_cmd(&ctx),
+        Some("fuzz") => match parse_fuzz_args(&args[1..]) {
+            Ok(seconds) => fuzz(&ctx, seconds),
+            Err(e) => return usage_error(&e),
+        },
+        // Placeholders: `demo` arrives with the Python package (pynto-py + its examples, and the
+        // `pynto` CLI), `bench` with the benchmark issue. Replace these arms with the real commands.
+        Some("demo") if args.len() == 1 => not_yet("demo", "with the Python package (pynto-py)"),
+        Some("bench") if args.len() == 1 => not_yet("bench", "with the benchmark issue"),
+        Some("-h" | "--help" | "help") => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some(_) => {
+            return usage_error(&format!(
+                "unknown command or arguments: `{}`",
+                args.join(" ")
+            ))
+        }
+        None => return usage_error("no command given"),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Exit(code)) => ExitCode::from(code),
+        Err(Failure::Message(message)) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn usage_error(message: &str) -> ExitCode {
+    eprintln!("xtask: {message}\n\n{USAGE}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+fn not_yet(command: &str, arrives: &str) -> Result<(), Failure> {
+    eprintln!("xtask {command}: not available yet; it arrives {arrives}.");
+    Err(Failure::Exit(EXIT_USAGE))
+}
+
+enum Failure {
+    /// Print this and exit with status 1.
+    Message(String),
+    /// Exit with this status; the message is already printed.
+    Exit(u8),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure::Message(message)
+    }
+}
+
+/// What every command needs: where the workspace is and which cargo to call.
+struct Ctx {
+    root: PathBuf,
+    cargo: String,
+}
+
+impl Ctx {
+    fn new() -> Self {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("xtask lives one level below the workspace root")
+            .to_path_buf();
+        // `cargo run` sets CARGO to the cargo that is running us; use the same one.
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+        Ctx { root, cargo }
+    }
+
+    fn cargo(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.cargo);
+        cmd.args(args).current_dir(&self.root);
+        cmd
+    }
+}
+
+/// The command line of `cmd` as a shell-like string, with any environment it sets in front.
+fn describe(cmd: &Command) -> String {
+    let mut parts: Vec<String> = cmd
+        .get_envs()
+        .filter_map(|(k, v)| {
+            let k = k.to_string_lossy();
+            match v {
+                Some(v) if k != "PATH" => Some(format!("{k}={}", v.to_string_lossy())),
+                _ => None,
+            }
+        })
+        .collect();
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    // Show `cargo`, not the toolchain path of the running cargo.
+    let program = match Path::new(&program).file_name() {
+        Some(name) if name == "cargo" => "cargo".to_string(),
+        _ => program,
+    };
+    parts.push(program);
+    parts.extend(cmd.get_args().map(|a| {
+        let a = a.to_string_lossy();
+        if a.contains(' ') {
+            format!("'{a}'")
+        } else {
+            a.into_owned()
+        }
+    }));
+    parts.join(" ")
+}
+
+/// Echoes and runs `cmd`, inheriting stdio; `Err` names the command and how it ended.
+fn run(cmd: &mut Command) -> Result<(), String> {
+    let line = describe(cmd);
+    println!("$ {line}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run `{line}`: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{line}` failed ({status})"))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// test-all
+
+struct Step<'a> {
+    name: &'static str,
+    run: Box<dyn Fn() -> Result<(), String> + 'a>,
+}
+
+fn test_all(ctx: &Ctx) -> Result<(), Failure> {
+    let mut steps: Vec<Step> = vec![
+        Step {
+            name: "fmt",
+            run: Box::new(|| run(&mut ctx.cargo(&["fmt", "--all", "--", "--check"]))),
+        },
+        Step {
+            name: "clippy",
+            run: Box::new(|| {
+                run(&mut ctx.cargo(&[
+                    "clippy",
+                    "--workspace",
+                    "--all-targets",
+                    "--",
+                    "-D",
+                    "warnings",
+                ]))
+            }),
+        },
+        Step {
+            name: "test",
+            run: Box::new(|| run(&mut ctx.cargo(&["test", "--workspace"]))),
+        },
+        Step {
+            name: "tidy",
+            run: Box::new(|| tidy_step(ctx)),
+        },
+    ];
+    if ctx.root.join("pynto-py/pyproject.toml").exists() {
+        steps.push(Step {
+            name: "python",
+            run: Box::new(|| python_step(ctx)),
+        });
+    } else {
+        println!("xtask test-all: no pynto-py/pyproject.toml yet, so no Python step");
+    }
+    // Later: once pynto-py/examples and the `pynto` CLI exist, their checks go here as steps.
+
+    let total = steps.len();
+    for (i, step) in steps.iter().enumerate() {
+        println!(
+            "\n==> xtask test-all: step {}/{total}: {}",
+            i + 1,
+            step.name
+        );
+        (step.run)().map_err(|e| {
+            format!(
+                "\nxtask test-all: step {}/{total} ({}) FAILED: {e}",
+                i + 1,
+                step.name
+            )
+        })?;
+    }
+    println!("\nxtask test-all: {total} steps passed");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// tidy
+
+fn tidy_step(ctx: &Ctx) -> Result<(), String> {
+    println!("$ cargo xtask tidy");
+    let problems = tidy::run(&ctx.root, &ctx.cargo);
+    if problems.is_empty() {
+        println!("tidy: all checks passed");
+        return Ok(());
+    }
+    for p in &problems {
+        eprintln!("tidy: {}: {}", p.file, p.reason);
+    }
+    Err(format!(
+        "tidy found {} problem(s), listed above",
+        problems.len()
+    ))
+}
+
+fn tidy_cmd(ctx: &Ctx) -> Result<(), Failure> {
+    tidy_step(ctx).map_err(|e| Failure::Message(format!("xtask tidy: {e}")))
+}
+
+// ---------------------------------------------------------------------------------------------
+// python
+
+const PYTHON_TOOLS: &[&str] = &["maturin", "pytest", "pytest-timeout"];
+
+fn python_step(ctx: &Ctx) -> Result<(), String> {
+    let venv = ctx.root.join("target/venv");
+    let bin = venv.join("bin");
+    let python = bin.join("python");
+    if !python.exists() {
+        run(Command::new("python3")
+            .args(["-m", "venv", "target/venv"])
+            .current_dir(&ctx.root))?;
+    }
+
+    // Everything below runs "inside" the venv.
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut venv_path = OsString::from(bin.as_os_str());
+    venv_path.push(":");
+    venv_path.push(path);
+    let in_venv = |program: &Path| {
+        let mut cmd = Command::new(program);
+        cmd.current_dir(&ctx.root)
+            .env("VIRTUAL_ENV", &venv)
+            .env("PATH", &venv_path)
+            .env_remove("CONDA_PREFIX")
+            .env_remove("PYTHONHOME");
+        cmd
+    };
+
+    let have_tools = bin.join("maturin").exists()
+        && in_venv(&python)
+            .args(["-c", "import pytest, pytest_timeout"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+    if !have_tools {
+        run(in_venv(&python)
+            .args(["-m", "pip", "install", "--quiet"])
+            .args(PYTHON_TOOLS))?;
+    }
+
+    run(in_venv(&bin.join("maturin")).args(["develop", "--release", "-m", "pynto-py/Cargo.toml"]))?;
+
+    let mut pytest = in_venv(&python);
+    pytest.args(["-m", "pytest", "pynto-py/tests", "-p", "no:cacheprovider"]);
+    let line = describe(&pytest);
+    println!("$ {line}");
+    let status = pytest
+        .status()
+        .map_err(|e| format!("cannot run `{line}`: {e}"))?;
+    match status.code() {
+        Some(0) => Ok(()),
+        Some(5) => Err(format!(
+            "`{line}` collected no tests (pytest exit code 5); pynto-py/tests must contain tests"
+        )),
+        _ => Err(format!("`{line}` failed ({status})")),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// fuzz
+
+const DEFAULT_FUZZ_SECONDS: u64 = 60;
+
+fn parse_fuzz_args(args: &[String]) -> Result<u64, String> {
+    let mut seconds = DEFAULT_FUZZ_SECONDS;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let value = match arg.strip_prefix("--seconds") {
+            Some("") => it.next().ok_or("--seconds needs a value")?.as_str(),
+            Some(rest) if rest.starts_with('=') => &rest[1..],
+            _ => return Err(format!("fuzz: unknown argument `{arg}`")),
+        };
+        seconds = value.parse().ok().filter(|&s| s > 0).ok_or_else(|| {
+            format!("fuzz: --seconds wants a positive whole number, not `{value}`")
+        })?;
+    }
+    Ok(seconds)
+}
+
+/// Whether a libFuzzer output line belongs in the summary printed at the end.
+fn is_fuzz_summary_line(line: &str) -> bool {
+    let line = line.trim_start();
+    line.starts_with("Done ")
+        || line.starts_with("stat::")
+        || line.starts_with("SUMMARY:")
+        || line.starts_with("==")
+        || line.contains("DONE ")
+        || line.contains("Test unit written to")
+        || line.contains("panicked at")
+        || line.starts_with("INFO: Seed:")
+        || line.contains("deadly signal")
+}
+
+fn fuzz(ctx: &Ctx, seconds: u64) -> Result<(), Failure> {
+    let have_cargo_fuzz = ctx
+        .cargo(&["fuzz", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have_cargo_fuzz {
+        run(&mut ctx.cargo(&["install", "cargo-fuzz", "--locked"]))?;
+    }
+
+    let max_time = format!("-max_total_time={seconds}");
+    let mut cmd = ctx.cargo(&[
+        "fuzz",
+        "run",
+        "-s",
+        "none",
+        "decode",
+        "--",
+        &max_time,
+        "-print_final_stats=1",
+    ]);
+    // cargo-fuzz passes unstable rustc flags; this lets the stable toolchain accept them.
+    cmd.current_dir(ctx.root.join("pynto-proto"))
+        .env("RUSTC_BOOTSTRAP", "1")
+        .stderr(Stdio::piped());
+    let line = describe(&cmd);
+    println!("$ (cd pynto-proto && {line})");
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("xtask fuzz: cannot run `{line}`: {e}"))?;
+    // libFuzzer reports on stderr: pass it through, and keep the summary lines.
+    let mut summary = Vec::new();
+    if let Some(stderr) = child.stderr.take() {
+        for out in BufReader::new(stderr).lines() {
+            let Ok(out) = out else { break };
+            eprintln!("{out}");
+            if is_fuzz_summary_line(&out) {
+                summary.push(out);
+            }
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("xtask fuzz: waiting for `{line}`: {e}"))?;
+    println!("\nxtask fuzz: libFuzzer summary:");
+    if summary.is_empty() {
+        println!("  (no libFuzzer summary lines; the target may not have built or started)");
+    }
+    for s in &summary {
+        println!("  {s}");
+    }
+    if status.success() {
+        println!("xtask fuzz: `decode` ran {seconds}s without a failure");
+        Ok(())
+    } else {
+        Err(Failure::Message(format!(
+            "xtask fuzz: `{line}` failed ({status}); any crashing input is under pynto-proto/fuzz/artifacts/decode/"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn fuzz_arguments() {
+        assert_eq!(parse_fuzz_args(&args(&[])), Ok(DEFAULT_FUZZ_SECONDS));
+        assert_eq!(parse_fuzz_args(&args(&["--seconds", "30"])), Ok(30));
+        assert_eq!(parse_fuzz_args(&args(&["--seconds=5"])), Ok(5));
+        assert!(parse_fuzz_args(&args(&["--seconds"])).is_err());
+        assert!(parse_fuzz_args(&args(&["--seconds", "0"])).is_err());
+        assert!(parse_fuzz_args(&args(&["--seconds", "x"])).is_err());
+        assert!(parse_fuzz_args(&args(&["--secondsx"])).is_err());
+        assert!(parse_fuzz_args(&args(&["--runs", "3"])).is_err());
+    }
+
+    #[test]
+    fn fuzz_summary_lines() {
+        assert!(is_fuzz_summary_line("Done 123456 runs in 61 second(s)"));
+        assert!(is_fuzz_summary_line(
+            "#123456\tDONE   cov: 812 ft: 2301 corp: 400/20Kb"
+        ));
+        assert!(is_fuzz_summary_line(
+            "stat::number_of_executed_units: 123456"
+        ));
+        assert!(is_fuzz_summary_line(
+            "==1234== ERROR: libFuzzer: deadly signal"
+        ));
+        assert!(!is_fuzz_summary_line("#2048\tpulse  cov: 700 ft: 1500"));
+        assert!(!is_fuzz_summary_line("   Compiling pynto-proto v0.1.0"));
+    }
+
+    #[test]
+    fn describe_shows_env_and_plain_cargo() {
+        let mut cmd = Command::new("/home/x/.rustup/toolchains/stable/bin/cargo");
+        cmd.args(["fuzz", "run", "a b"]).env("RUSTC_BOOTSTRAP", "1");
+        assert_eq!(describe(&cmd), "RUSTC_BOOTSTRAP=1 cargo fuzz run 'a b'");
+    }
+}

@@ -117,8 +117,8 @@ fn is_ident_char(c: char) -> bool {
 /// `Err` if the enum is not found or its body is unbalanced.
 pub fn enum_variants(src: &str, name: &str) -> Result<Vec<String>, String> {
     let code: Vec<char> = strip_comments_and_literals(src).chars().collect();
-    let body_start = find_enum_body(&code, name)
-        .ok_or_else(|| format!("`pub enum {name}` not found"))?;
+    let body_start =
+        find_enum_body(&code, name).ok_or_else(|| format!("`pub enum {name}` not found"))?;
 
     let mut variants = Vec::new();
     let mut depth = 0usize;
@@ -154,28 +154,31 @@ pub fn enum_variants(src: &str, name: &str) -> Result<Vec<String>, String> {
 
 /// The index just after the `{` that opens `pub enum <name>`'s body.
 fn find_enum_body(code: &[char], name: &str) -> Option<usize> {
-    let text: String = code.iter().collect();
-    let needle = format!("enum {name}");
-    let mut search_from = 0;
-    while let Some(found) = text[search_from..].find(&needle) {
-        let at = search_from + found;
-        search_from = at + needle.len();
-        let before = &text[..at];
-        let after = text[search_from..].chars().next();
-        let whole_word = !before.chars().next_back().is_some_and(is_ident_char)
-            && !after.is_some_and(is_ident_char);
-        // `pub enum`, with any whitespace between the keywords.
-        let is_pub = before.trim_end().ends_with("pub")
-            && !before
-                .trim_end()
-                .trim_end_matches("pub")
-                .chars()
-                .next_back()
-                .is_some_and(is_ident_char);
-        if whole_word && is_pub {
-            let brace = text[search_from..].find('{')? + search_from;
-            // `text` and `code` index alike only for ASCII; convert the byte offset.
-            return Some(text[..brace].chars().count() + 1);
+    let word_at = |i: usize, word: &str| {
+        let w: Vec<char> = word.chars().collect();
+        code.get(i..i + w.len()) == Some(&w[..])
+            && !(i > 0 && is_ident_char(code[i - 1]))
+            && !code.get(i + w.len()).is_some_and(|&c| is_ident_char(c))
+    };
+    for i in 0..code.len() {
+        if !word_at(i, "enum") {
+            continue;
+        }
+        // `pub` right before (any whitespace between), and not `pub(crate)` and the like.
+        let mut before = i;
+        while before > 0 && code[before - 1].is_whitespace() {
+            before -= 1;
+        }
+        if before < 3 || !word_at(before - 3, "pub") {
+            continue;
+        }
+        let mut after = i + 4;
+        while code.get(after).is_some_and(|c| c.is_whitespace()) {
+            after += 1;
+        }
+        if word_at(after, name) {
+            let brace = (after..code.len()).find(|&j| code[j] == '{')?;
+            return Some(brace + 1);
         }
     }
     None
@@ -226,7 +229,15 @@ pub enum Other { Nope }
 "#;
         assert_eq!(
             enum_variants(src, "Message").unwrap(),
-            ["Hello", "Request", "Reply", "Renamed", "Quoted", "WithDiscriminant", "Last"]
+            [
+                "Hello",
+                "Request",
+                "Reply",
+                "Renamed",
+                "Quoted",
+                "WithDiscriminant",
+                "Last"
+            ]
         );
         assert_eq!(enum_variants(src, "Other").unwrap(), ["Nope"]);
     }

@@ -55,12 +55,13 @@ pub(super) fn message(frame: &Frame, limits: &Limits) -> Result<Message> {
         attachments: &frame.attachments,
         max_depth: limits.max_depth,
     };
-    let msg = r.message()?;
+    // Returned as is (not through `?`) so the message is built straight in the return slot.
+    let result = r.message();
     let extra = r.remaining();
-    if extra != 0 {
+    if result.is_ok() && extra != 0 {
         return Err(DecodeError::TrailingBytes { extra });
     }
-    Ok(msg)
+    result
 }
 
 impl<'a> Reader<'a> {
@@ -80,7 +81,10 @@ impl<'a> Reader<'a> {
 
     #[inline]
     fn peek(&self) -> Result<u8> {
-        self.buf.get(self.pos).copied().ok_or(DecodeError::Truncated)
+        self.buf
+            .get(self.pos)
+            .copied()
+            .ok_or(DecodeError::Truncated)
     }
 
     #[inline]
@@ -148,15 +152,20 @@ impl<'a> Reader<'a> {
         match self.int_after(m) {
             Some(v) => {
                 let v = v?;
-                u64::try_from(v).map_err(|_| DecodeError::BadInteger(format!("{what} is negative ({v})")))
+                u64::try_from(v)
+                    .map_err(|_| DecodeError::BadInteger(format!("{what} is negative ({v})")))
             }
-            None => Err(malformed(format!("{what} should be an integer, found {}", type_name(m)))),
+            None => Err(malformed(format!(
+                "{what} should be an integer, found {}",
+                type_name(m)
+            ))),
         }
     }
 
     fn u32(&mut self, what: &str) -> Result<u32> {
         let v = self.u64(what)?;
-        u32::try_from(v).map_err(|_| DecodeError::BadInteger(format!("{what} {v} does not fit in 32 bits")))
+        u32::try_from(v)
+            .map_err(|_| DecodeError::BadInteger(format!("{what} {v} does not fit in 32 bits")))
     }
 
     /// A small code (message, op, tag, operator). Returned as `u64` so unknown codes are reported
@@ -178,7 +187,10 @@ impl<'a> Reader<'a> {
         let m = self.byte()?;
         match self.float_after(m) {
             Some(v) => v,
-            None => Err(malformed(format!("{what} should be a float, found {}", type_name(m)))),
+            None => Err(malformed(format!(
+                "{what} should be a float, found {}",
+                type_name(m)
+            ))),
         }
     }
 
@@ -210,7 +222,10 @@ impl<'a> Reader<'a> {
                 let len = len?;
                 self.str_body(len)
             }
-            None => Err(malformed(format!("{what} should be a string, found {}", type_name(m)))),
+            None => Err(malformed(format!(
+                "{what} should be a string, found {}",
+                type_name(m)
+            ))),
         }
     }
 
@@ -243,7 +258,10 @@ impl<'a> Reader<'a> {
         let m = self.byte()?;
         match self.array_len_after(m) {
             Some(n) => n,
-            None => Err(malformed(format!("{what} should be an array, found {}", type_name(m)))),
+            None => Err(malformed(format!(
+                "{what} should be an array, found {}",
+                type_name(m)
+            ))),
         }
     }
 
@@ -265,7 +283,12 @@ impl<'a> Reader<'a> {
             0x80..=0x8f => usize::from(m & 0x0f),
             0xde => usize::from(self.be16()?),
             0xdf => self.be32()? as usize,
-            _ => return Err(malformed(format!("{what} should be a map, found {}", type_name(m)))),
+            _ => {
+                return Err(malformed(format!(
+                    "{what} should be a map, found {}",
+                    type_name(m)
+                )))
+            }
         };
         self.fits(n, 2)
     }
@@ -356,7 +379,9 @@ impl<'a> Reader<'a> {
     fn enter(&self, depth: u32) -> Result<u32> {
         let d = depth.saturating_add(1);
         if d > self.max_depth {
-            return Err(DecodeError::TooDeep { max: self.max_depth });
+            return Err(DecodeError::TooDeep {
+                max: self.max_depth,
+            });
         }
         Ok(d)
     }
@@ -393,7 +418,12 @@ impl<'a> Reader<'a> {
                 let chain = self.u64("chain")?;
                 let target = self.target()?;
                 let op = self.op()?;
-                Message::Request(Request { seq, chain, target, op })
+                Message::Request(Request {
+                    seq,
+                    chain,
+                    target,
+                    op,
+                })
             }
             REPLY => {
                 let seq = self.u64("seq")?;
@@ -403,15 +433,26 @@ impl<'a> Reader<'a> {
             FAILURE => {
                 let seq = self.u64("seq")?;
                 let code = self.code("the error kind")?;
-                let kind = u8::try_from(code)
-                    .ok()
-                    .and_then(ErrorKind::from_u8)
-                    .ok_or(DecodeError::UnknownTag { what: "error kind", tag: code })?;
+                let kind = u8::try_from(code).ok().and_then(ErrorKind::from_u8).ok_or(
+                    DecodeError::UnknownTag {
+                        what: "error kind",
+                        tag: code,
+                    },
+                )?;
                 let type_name = self.string("the exception type name")?;
                 let message = self.string("the exception message")?;
                 let args = self.values(0, "the exception args")?;
                 let traceback = self.string("the traceback")?;
-                Message::Failure { seq, failure: Failure { kind, type_name, message, args, traceback } }
+                Message::Failure {
+                    seq,
+                    failure: Failure {
+                        kind,
+                        type_name,
+                        message,
+                        args,
+                        traceback,
+                    },
+                }
             }
             RELEASE => {
                 let n = self.array("the released references")?;
@@ -426,16 +467,25 @@ impl<'a> Reader<'a> {
                 }
                 Message::Release(items)
             }
-            CANCEL => Message::Cancel { seq: self.u64("seq")? },
-            FINISH => Message::Finish { seq: self.u64("seq")? },
-            _ => Message::Goodbye { reason: self.string("the goodbye reason")? },
+            CANCEL => Message::Cancel {
+                seq: self.u64("seq")?,
+            },
+            FINISH => Message::Finish {
+                seq: self.u64("seq")?,
+            },
+            _ => Message::Goodbye {
+                reason: self.string("the goodbye reason")?,
+            },
         })
     }
 
     fn hello(&mut self) -> Result<Hello> {
         let m = self.peek()?;
         if !matches!(m, 0x80..=0x8f | 0xde | 0xdf) {
-            return Err(malformed(format!("Hello should be a map, found {}", type_name(m))));
+            return Err(malformed(format!(
+                "Hello should be a map, found {}",
+                type_name(m)
+            )));
         }
         // Hello must decode whatever the value depth limit, so it gets a floor of its own.
         let raw = self.skip_value(self.max_depth.max(HELLO_MIN_DEPTH))?;
@@ -465,10 +515,12 @@ impl<'a> Reader<'a> {
         }
         let code = self.code("the op code")?;
         let operands = match code {
-            c if c > u64::from(OP_AEXIT) => return Err(DecodeError::UnknownTag { what: "op", tag: c }),
+            c if c > u64::from(OP_AEXIT) => {
+                return Err(DecodeError::UnknownTag { what: "op", tag: c })
+            }
             c => match c as u8 {
-                OP_GET_ATTR | OP_DEL_ATTR | OP_FORMAT | OP_NEXT | OP_GET_ITEM | OP_DEL_ITEM | OP_CONTAINS
-                | OP_UNARY => 1,
+                OP_GET_ATTR | OP_DEL_ATTR | OP_FORMAT | OP_NEXT | OP_GET_ITEM | OP_DEL_ITEM
+                | OP_CONTAINS | OP_UNARY => 1,
                 OP_SET_ATTR | OP_CALL | OP_SET_ITEM | OP_COMPARE | OP_IS_INSTANCE => 2,
                 OP_CALL_METHOD | OP_BINARY | OP_EXIT | OP_AEXIT => 3,
                 _ => 0,
@@ -512,31 +564,39 @@ impl<'a> Reader<'a> {
             OP_CONTAINS => Op::Contains(self.value(0)?),
             OP_COMPARE => {
                 let c = self.code("the comparison")?;
-                let cmp = u8::try_from(c)
-                    .ok()
-                    .and_then(CompareOp::from_u8)
-                    .ok_or(DecodeError::UnknownTag { what: "comparison operator", tag: c })?;
+                let cmp = u8::try_from(c).ok().and_then(CompareOp::from_u8).ok_or(
+                    DecodeError::UnknownTag {
+                        what: "comparison operator",
+                        tag: c,
+                    },
+                )?;
                 Op::Compare(cmp, self.value(0)?)
             }
             OP_BINARY => {
                 let c = self.code("the binary operator")?;
-                let bop = u8::try_from(c)
-                    .ok()
-                    .and_then(BinaryOp::from_u8)
-                    .ok_or(DecodeError::UnknownTag { what: "binary operator", tag: c })?;
+                let bop = u8::try_from(c).ok().and_then(BinaryOp::from_u8).ok_or(
+                    DecodeError::UnknownTag {
+                        what: "binary operator",
+                        tag: c,
+                    },
+                )?;
                 let c = self.code("the binary operator form")?;
-                let form = u8::try_from(c)
-                    .ok()
-                    .and_then(BinaryForm::from_u8)
-                    .ok_or(DecodeError::UnknownTag { what: "binary operator form", tag: c })?;
+                let form = u8::try_from(c).ok().and_then(BinaryForm::from_u8).ok_or(
+                    DecodeError::UnknownTag {
+                        what: "binary operator form",
+                        tag: c,
+                    },
+                )?;
                 Op::Binary(bop, form, self.value(0)?)
             }
             OP_UNARY => {
                 let c = self.code("the unary operator")?;
-                let uop = u8::try_from(c)
-                    .ok()
-                    .and_then(UnaryOp::from_u8)
-                    .ok_or(DecodeError::UnknownTag { what: "unary operator", tag: c })?;
+                let uop = u8::try_from(c).ok().and_then(UnaryOp::from_u8).ok_or(
+                    DecodeError::UnknownTag {
+                        what: "unary operator",
+                        tag: c,
+                    },
+                )?;
                 Op::Unary(uop)
             }
             OP_ENTER => Op::Enter,
@@ -574,7 +634,10 @@ impl<'a> Reader<'a> {
             let name = self.string("a keyword argument name")?;
             keywords.push((name, self.value(depth)?));
         }
-        Ok(Args { positional, keywords })
+        Ok(Args {
+            positional,
+            keywords,
+        })
     }
 
     /// An array of values one level below `depth`.
@@ -604,9 +667,11 @@ impl<'a> Reader<'a> {
                     Some(v) => v?,
                     None => return Err(malformed("unreachable integer marker")),
                 };
-                i64::try_from(v)
-                    .map(Value::Int)
-                    .map_err(|_| DecodeError::BadInteger(format!("{v} does not fit in 64 bits; big integers are tagged")))
+                i64::try_from(v).map(Value::Int).map_err(|_| {
+                    DecodeError::BadInteger(format!(
+                        "{v} does not fit in 64 bits; big integers are tagged"
+                    ))
+                })
             }
             0xca | 0xcb => match self.float_after(m) {
                 Some(v) => v.map(Value::Float),
@@ -652,13 +717,15 @@ impl<'a> Reader<'a> {
             if fields == expected {
                 Ok(())
             } else {
-                Err(malformed(format!("{name} has {fields} field(s), expected {expected}")))
+                Err(malformed(format!(
+                    "{name} has {fields} field(s), expected {expected}"
+                )))
             }
         };
         match tag {
-            V_NONE | V_BOOL | V_INT | V_FLOAT | V_STR => {
-                Err(malformed(format!("value tag {tag} is never tagged: it travels as native msgpack")))
-            }
+            V_NONE | V_BOOL | V_INT | V_FLOAT | V_STR => Err(malformed(format!(
+                "value tag {tag} is never tagged: it travels as native msgpack"
+            ))),
             V_BIGINT => {
                 want(1, "a big integer")?;
                 self.bigint()
@@ -689,7 +756,9 @@ impl<'a> Reader<'a> {
             V_SET => self.items(fields, depth).map(Value::Set),
             V_DICT => {
                 if fields % 2 != 0 {
-                    return Err(malformed(format!("a dict has an odd number ({fields}) of keys and values")));
+                    return Err(malformed(format!(
+                        "a dict has an odd number ({fields}) of keys and values"
+                    )));
                 }
                 let d = self.enter(depth)?;
                 let mut pairs = Vec::with_capacity(fields / 2);
@@ -718,11 +787,17 @@ impl<'a> Reader<'a> {
             }
             V_REF => {
                 if fields != 2 && fields != 3 {
-                    return Err(malformed(format!("a reference has {fields} field(s), expected 2 or 3")));
+                    return Err(malformed(format!(
+                        "a reference has {fields} field(s), expected 2 or 3"
+                    )));
                 }
                 let oid = self.u64("the reference oid")?;
                 let type_id = self.u32("the reference type id")?;
-                let desc = if fields == 3 { Some(Box::new(self.type_desc(depth)?)) } else { None };
+                let desc = if fields == 3 {
+                    Some(Box::new(self.type_desc(depth)?))
+                } else {
+                    None
+                };
                 Ok(Value::Ref(ObjRef { oid, type_id, desc }))
             }
             _ => {
@@ -746,7 +821,9 @@ impl<'a> Reader<'a> {
     fn type_desc(&mut self, depth: u32) -> Result<TypeDesc> {
         self.enter(depth)?;
         if self.array("a type description")? != 5 {
-            return Err(malformed("a type description is not [module, qualname, dunders, methods, abcs]"));
+            return Err(malformed(
+                "a type description is not [module, qualname, dunders, methods, abcs]",
+            ));
         }
         Ok(TypeDesc {
             module: self.string("the type's module")?,
@@ -771,7 +848,12 @@ impl<'a> Reader<'a> {
         let m = self.byte()?;
         let len = match self.bin_len_after(m) {
             Some(len) => len?,
-            None => return Err(malformed(format!("a big integer should be a byte string, found {}", type_name(m)))),
+            None => {
+                return Err(malformed(format!(
+                    "a big integer should be a byte string, found {}",
+                    type_name(m)
+                )))
+            }
         };
         if len > MAX_BIGINT_BYTES {
             return Err(DecodeError::BadInteger(format!(
@@ -787,8 +869,77 @@ impl<'a> Reader<'a> {
         // Shortest form: the top byte is not a redundant sign extension of the one below it.
         let (top, below) = (raw[len - 1], raw[len - 2]);
         if (top == 0x00 && below & 0x80 == 0) || (top == 0xff && below & 0x80 != 0) {
-            return Err(DecodeError::BadInteger("a big integer is not in its shortest form".into()));
+            return Err(DecodeError::BadInteger(
+                "a big integer is not in its shortest form".into(),
+            ));
         }
         Ok(Value::BigInt(raw.to_vec()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reader<'a>(body: &'a Bytes, max_depth: u32) -> Reader<'a> {
+        Reader {
+            buf: &body[..],
+            pos: 0,
+            body,
+            attachments: &[],
+            max_depth,
+        }
+    }
+
+    #[test]
+    fn skip_value_finds_the_end_of_each_value() {
+        // nil; [1, [2, 3], {}]; {"a": [ ]}; bin8 of 2; ext fixext1; then a trailing 0x07.
+        let body = Bytes::from_static(&[
+            0xc0, 0x93, 0x01, 0x92, 0x02, 0x03, 0x80, 0x81, 0xa1, b'a', 0x90, 0xc4, 0x02, 9, 9,
+            0xd4, 1, 2, 0x07,
+        ]);
+        let mut r = reader(&body, 8);
+        assert_eq!(r.skip_value(8).unwrap(), &[0xc0]);
+        assert_eq!(
+            r.skip_value(8).unwrap(),
+            &[0x93, 0x01, 0x92, 0x02, 0x03, 0x80]
+        );
+        assert_eq!(r.skip_value(8).unwrap(), &[0x81, 0xa1, b'a', 0x90]);
+        assert_eq!(r.skip_value(8).unwrap(), &[0xc4, 0x02, 9, 9]);
+        assert_eq!(r.skip_value(8).unwrap(), &[0xd4, 1, 2]);
+        assert_eq!(r.remaining(), 1);
+    }
+
+    #[test]
+    fn skip_value_bounds_depth_and_length() {
+        let deep = Bytes::from_static(&[0x91, 0x91, 0x91, 0xc0]);
+        assert_eq!(
+            reader(&deep, 8).skip_value(2),
+            Err(DecodeError::TooDeep { max: 2 })
+        );
+        assert!(reader(&deep, 8).skip_value(3).is_ok());
+        let huge = Bytes::from_static(&[0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0]);
+        assert_eq!(reader(&huge, 8).skip_value(8), Err(DecodeError::Truncated));
+        let reserved = Bytes::from_static(&[0x91, 0xc1]);
+        assert!(matches!(
+            reader(&reserved, 8).skip_value(8),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn integers_of_every_width() {
+        let body = Bytes::from_static(&[
+            0x05, 0xcc, 0xff, 0xcd, 0x01, 0x00, 0xce, 0, 1, 0, 0, 0xcf, 0, 0, 0, 1, 0, 0, 0, 0,
+            0xd0, 0x05, 0xd0, 0xff,
+        ]);
+        let mut r = reader(&body, 8);
+        assert_eq!(r.u64("x"), Ok(5));
+        assert_eq!(r.u64("x"), Ok(255));
+        assert_eq!(r.u64("x"), Ok(256));
+        assert_eq!(r.u64("x"), Ok(65536));
+        assert_eq!(r.u64("x"), Ok(1 << 32));
+        assert_eq!(r.u64("x"), Ok(5));
+        assert!(matches!(r.u64("x"), Err(DecodeError::BadInteger(_))));
     }
 }

@@ -81,7 +81,12 @@ pub(super) fn message(msg: &Message, buf: &mut Vec<u8>, att: &mut Vec<Bytes>) {
             tag(buf, HELLO);
             self::hello(hello, buf);
         }
-        Message::Request(Request { seq, chain, target, op }) => {
+        Message::Request(Request {
+            seq,
+            chain,
+            target,
+            op,
+        }) => {
             array(buf, 5);
             tag(buf, REQUEST);
             uint(buf, *seq);
@@ -96,7 +101,13 @@ pub(super) fn message(msg: &Message, buf: &mut Vec<u8>, att: &mut Vec<Bytes>) {
             self::value(value, buf, att);
         }
         Message::Failure { seq, failure } => {
-            let Failure { kind, type_name, message, args, traceback } = failure;
+            let Failure {
+                kind,
+                type_name,
+                message,
+                args,
+                traceback,
+            } = failure;
             array(buf, 7);
             tag(buf, FAILURE);
             uint(buf, *seq);
@@ -325,7 +336,10 @@ pub(super) fn value(v: &Value, buf: &mut Vec<u8>, att: &mut Vec<Bytes>) {
         Value::List(items) => seq(V_LIST, items, buf, att),
         Value::Set(items) => seq(V_SET, items, buf, att),
         Value::Dict(pairs) => {
-            let fields = pairs.len().checked_mul(2).expect("dict too large to encode");
+            let fields = pairs
+                .len()
+                .checked_mul(2)
+                .expect("dict too large to encode");
             tagged(buf, V_DICT, fields);
             for (k, val) in pairs {
                 value(k, buf, att);
@@ -345,7 +359,13 @@ pub(super) fn value(v: &Value, buf: &mut Vec<u8>, att: &mut Vec<Bytes>) {
             uint(buf, *oid);
             uint(buf, u64::from(*type_id));
             if let Some(desc) = desc {
-                let TypeDesc { module, qualname, dunders, methods, abcs } = &**desc;
+                let TypeDesc {
+                    module,
+                    qualname,
+                    dunders,
+                    methods,
+                    abcs,
+                } = &**desc;
                 array(buf, 5);
                 string(buf, module);
                 string(buf, qualname);
@@ -357,6 +377,32 @@ pub(super) fn value(v: &Value, buf: &mut Vec<u8>, att: &mut Vec<Bytes>) {
         Value::Returned(oid) => {
             tagged(buf, V_RETURNED, 1);
             uint(buf, *oid);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_single_bytes_and_ints_are_smallest() {
+        let mut buf = Vec::new();
+        tag(&mut buf, 31);
+        tag(&mut buf, 200);
+        assert_eq!(buf, [31, 0xcc, 200]);
+        for (v, len) in [
+            (0i64, 1),
+            (127, 1),
+            (128, 2),
+            (-32, 1),
+            (-33, 2),
+            (1 << 40, 9),
+            (i64::MIN, 9),
+        ] {
+            buf.clear();
+            sint(&mut buf, v);
+            assert_eq!(buf.len(), len, "{v}");
         }
     }
 }

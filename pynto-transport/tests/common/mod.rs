@@ -28,7 +28,9 @@ pub fn small(i: usize) -> Frame {
 
 /// A small body with an 8 MiB attachment (and a tiny one), with recognisable contents.
 pub fn large() -> Frame {
-    let big: Vec<u8> = (0..8usize << 20).map(|i| (i * 31 + i / 4099) as u8).collect();
+    let big: Vec<u8> = (0..8usize << 20)
+        .map(|i| (i * 31 + i / 4099) as u8)
+        .collect();
     Frame {
         body: Bytes::from_static(b"large"),
         attachments: vec![Bytes::from(big), Bytes::from_static(b"!")],
@@ -51,7 +53,7 @@ pub fn echo(
                     n += 1;
                 }
                 Ok(None) => break Ok(n),
-                Err(e) => { eprintln!("echo recv error after {n}: {e:?}"); break Err(e) }
+                Err(e) => break Err(e),
             }
         };
         writer.shutdown();
@@ -100,7 +102,10 @@ pub fn exchange_with_echo(
 }
 
 /// Check that `writer.shutdown()` on this thread unblocks `reader.recv()` on another.
-pub fn shutdown_unblocks_reader(mut reader: Box<dyn FrameReader>, mut writer: Box<dyn FrameWriter>) {
+pub fn shutdown_unblocks_reader(
+    mut reader: Box<dyn FrameReader>,
+    mut writer: Box<dyn FrameWriter>,
+) {
     let (tx, rx) = mpsc::channel();
     let t = thread::spawn(move || {
         let r = reader.recv();
@@ -109,7 +114,9 @@ pub fn shutdown_unblocks_reader(mut reader: Box<dyn FrameReader>, mut writer: Bo
     thread::sleep(Duration::from_millis(100));
     assert!(rx.try_recv().is_err(), "recv returned before shutdown");
     writer.shutdown();
-    let r = rx.recv_timeout(PROMPTLY).expect("recv still blocked after shutdown");
+    let r = rx
+        .recv_timeout(PROMPTLY)
+        .expect("recv still blocked after shutdown");
     assert!(r == "Ok(None)" || r.starts_with("Err("), "{r}");
     t.join().unwrap();
 }
@@ -117,14 +124,18 @@ pub fn shutdown_unblocks_reader(mut reader: Box<dyn FrameReader>, mut writer: Bo
 /// Check that a [`pynto_transport::ShutdownHandle`] unblocks `reader.recv()` on another
 /// thread, without the writer.
 pub fn handle_unblocks_reader(mut reader: Box<dyn FrameReader>, writer: &dyn FrameWriter) {
-    let handle = writer.shutdown_handle().expect("this transport has a shutdown handle");
+    let handle = writer
+        .shutdown_handle()
+        .expect("this transport has a shutdown handle");
     let t = thread::spawn(move || reader.recv().map(|f| f.is_none()));
     thread::sleep(Duration::from_millis(100));
     handle.shutdown();
     handle.shutdown();
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || tx.send(t.join().unwrap().map_err(|e| e.to_string())));
-    let r = rx.recv_timeout(PROMPTLY).expect("recv still blocked after shutdown");
+    let r = rx
+        .recv_timeout(PROMPTLY)
+        .expect("recv still blocked after shutdown");
     assert!(matches!(r, Ok(true) | Err(_)), "{r:?}");
 }
 

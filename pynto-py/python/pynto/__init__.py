@@ -1,0 +1,65 @@
+"""pynto: two Python processes acting as one.
+
+An object in one process is used from another, on the same machine or across a network,
+through a proxy that forwards every operation. Immutable primitives cross by value,
+everything else by reference; both sides serve and call.
+
+    import pynto
+    conn = pynto.connect("localhost:18812")
+    conn.modules.math.pow(3, 2)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._connection import TLS, Connection, connect, connect_subprocess, connect_thread
+from ._errors import AccessDenied, ConnectionClosed, ProtocolError, RemoteError, Timeout
+from ._pynto import PROTOCOL_VERSION, BoundMethod, Proxy, is_proxy
+from ._server import Server, serve_stdio
+from ._service import ClassicService, Service, exposed
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "TLS",
+    "AccessDenied",
+    "BoundMethod",
+    "ClassicService",
+    "Connection",
+    "ConnectionClosed",
+    "ProtocolError",
+    "Proxy",
+    "RemoteError",
+    "Server",
+    "Service",
+    "Timeout",
+    "connect",
+    "connect_subprocess",
+    "connect_thread",
+    "deliver",
+    "exposed",
+    "is_proxy",
+    "obtain",
+    "serve_stdio",
+]
+
+
+def obtain(proxy: Any) -> Any:
+    """A local copy of a remote object (by pickle; its owner must allow pickling).
+    Local objects are returned as they are."""
+    if not is_proxy(proxy):
+        return proxy
+    import pickle
+
+    return pickle.loads(proxy._pynto_pickle())
+
+
+def deliver(conn: Connection, obj: Any) -> Any:
+    """A copy of the local object ``obj`` on the peer of ``conn`` (a classic server), by
+    pickle. By-value objects and proxies of that peer are returned as they are."""
+    if is_proxy(obj) and obj._pynto_conn is conn:
+        return obj
+    import pickle
+
+    data = pickle.dumps(obj)
+    return conn._classic().getmodule("pickle").loads(data)

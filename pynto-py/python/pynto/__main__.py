@@ -1,0 +1,286 @@
+"""Command line: ``python -m pynto serve ...`` and ``python -m pynto shell ADDRESS``.
+
+``serve`` runs a server with the interpreter that runs it::
+
+    python -m pynto serve --classic [--host 127.0.0.1] [--port 18812] [--unix PATH] [--stdio]
+                          [--token-env VAR] [--tls-cert F --tls-key F [--tls-ca F]]
+    python -m pynto serve --service package.module:ServiceClass [...the same options]
+
+Once it accepts connections it prints ``pynto: serving <classic|ServiceName> on <address>`` to
+standard output (to standard error with ``--stdio``, where standard output carries the
+protocol) and flushes it. SIGINT and SIGTERM stop it cleanly.
+
+A classic server gives full control of this interpreter to whoever connects, so it only
+listens on a loopback address or a Unix socket unless ``--allow-remote-classic`` says otherwise.
+
+``shell`` opens an interactive console connected to a server, with ``conn``, ``root`` and, on
+classic servers, ``modules`` bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import code
+import importlib
+import ipaddress
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from typing import Any, NoReturn, Sequence
+
+import pynto
+
+log = logging.getLogger("pynto.cli")
+
+DEFAULT_PORT = 18812
+
+
+class UsageError(Exception):
+    """A problem with the command line, reported without a traceback (exit status 2)."""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _is_loopback(host: str) -> bool:
+    """True if every address `host` stands for is a loopback address."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    addresses = {info[4][0] for info in infos}
+    return bool(addresses) and all(
+        ipaddress.ip_address(address.split("%", 1)[0]).is_loopback for address in addresses
+    )
+
+
+def _token(var: str | None) -> str | None:
+    if var is None:
+        return None
+    try:
+        token = os.environ[var]
+    except KeyError:
+        raise UsageError(f"--token-env {var}: the environment variable {var} is not set") from None
+    if not token:
+        raise UsageError(f"--token-env {var}: the environment variable {var} is empty")
+    return token
+
+
+def _load_service(spec: str) -> Any:
+    """Import ``package.module:Name`` (``Name`` may be dotted) and return that object."""
+    module_name, sep, attr_path = spec.partition(":")
+    if not sep or not module_name or not attr_path:
+        raise UsageError(f"--service {spec!r}: expected package.module:ServiceClass")
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UsageError(f"--service {spec!r}: cannot import {module_name}: {exc}") from exc
+    for part in attr_path.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise UsageError(f"--service {spec!r}: {module_name} has no {attr_path}") from None
+    return target
+
+
+def _service_name(service: Any) -> str:
+    if service is pynto.ClassicService:
+        return "classic"
+    cls = service if isinstance(service, type) else type(service)
+    return cls.__name__
+
+
+def _tls(args: argparse.Namespace) -> Any:
+    if args.tls_cert is None and args.tls_key is None:
+        if args.tls_ca is not None:
+            raise UsageError("--tls-ca needs --tls-cert and --tls-key")
+        return None
+    if args.tls_cert is None or args.tls_key is None:
+        raise UsageError("--tls-cert and --tls-key go together")
+    return pynto.TLS(cert=args.tls_cert, key=args.tls_key, ca=args.tls_ca)
+
+
+# --------------------------------------------------------------------------- serve
+
+
+def serve(args: argparse.Namespace) -> int:
+    service = pynto.ClassicService if args.classic else _load_service(args.service)
+    name = _service_name(service)
+    token = _token(args.token_env)
+    tls = _tls(args)
+
+    if args.stdio:
+        if args.unix or tls is not None:
+            raise UsageError("--stdio cannot be combined with --unix or TLS")
+        return _serve_stdio(service, name, token)
+
+    if args.classic and args.unix is None and not _is_loopback(args.host):
+        if not args.allow_remote_classic:
+            raise UsageError(
+                f"refusing to serve classic on {args.host}: a classic server gives full control "
+                "of this interpreter to anyone who can connect. Listen on a loopback address "
+                "or a Unix socket, use --service, or pass --allow-remote-classic (with --token-env "
+                "and TLS) if you really mean it"
+            )
+        log.warning("serving classic on non-loopback host %s", args.host)
+
+    options: dict[str, Any] = {"tls": tls, "token": token}
+    if args.unix is not None:
+        options["unix"] = args.unix
+    else:
+        options["host"] = args.host
+        options["port"] = args.port
+
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: Any) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    try:
+        server = pynto.Server(service, **options)
+    except OSError as exc:
+        print(f"pynto: cannot listen: {exc}", file=sys.stderr)
+        return 1
+    try:
+        server.start()
+        print(f"pynto: serving {name} on {server.address}", flush=True)
+        log.info("serving %s on %s", name, server.address)
+        # The main thread only waits, so signal handlers run promptly.
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.close()
+    log.info("stopped")
+    return 0
+
+
+def _serve_stdio(service: Any, name: str, token: str | None) -> int:
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    print(f"pynto: serving {name} on stdio", file=sys.stderr, flush=True)
+    try:
+        pynto.serve_stdio(service, token=token)
+    except KeyboardInterrupt:
+        log.info("interrupted, stopping")
+    return 0
+
+
+# --------------------------------------------------------------------------- shell
+
+
+def shell(args: argparse.Namespace) -> int:
+    token = _token(args.token_env)
+    try:
+        conn = pynto.connect(args.address, token=token)
+    except (OSError, pynto.ProtocolError) as exc:
+        print(f"pynto: cannot connect to {args.address}: {exc}", file=sys.stderr)
+        return 1
+    with conn:
+        namespace: dict[str, Any] = {"pynto": pynto, "conn": conn, "root": conn.root}
+        try:
+            namespace["modules"] = conn.modules
+            namespace["modules"].builtins  # noqa: B018 - a round trip that fails off classic
+            kind = "classic"
+        except pynto.ConnectionClosed:
+            raise
+        except Exception:  # not a classic server: AccessDenied or a "classic only" error
+            namespace.pop("modules", None)
+            kind = "service"
+        names = ", ".join(n for n in ("conn", "root", "modules") if n in namespace)
+        banner = (
+            f"pynto shell: connected to {args.address} ({kind} server).\n"
+            f"Bound names: {names}. Leave with Ctrl-D."
+        )
+        code.interact(banner=banner, local=namespace, exitmsg="")
+    return 0
+
+
+# --------------------------------------------------------------------------- main
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pynto",
+        description="Serve this interpreter's objects, or open a console on a pynto server.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    serve_cmd = commands.add_parser(
+        "serve",
+        help="run a pynto server",
+        description="Run a pynto server. Prints 'pynto: serving <what> on <address>' once ready.",
+    )
+    serve_cmd.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                           help="log at DEBUG level")
+    what = serve_cmd.add_mutually_exclusive_group(required=True)
+    what.add_argument("--classic", action="store_true",
+                      help="full access to this interpreter (trusted peers only)")
+    what.add_argument("--service", metavar="MODULE:CLASS",
+                      help="serve this Service class (one instance per connection)")
+    serve_cmd.add_argument("--host", default="127.0.0.1",
+                           help="address to listen on (default: 127.0.0.1)")
+    serve_cmd.add_argument("--port", type=int, default=DEFAULT_PORT,
+                           help=f"TCP port; 0 picks a free one (default: {DEFAULT_PORT})")
+    serve_cmd.add_argument("--unix", metavar="PATH", help="listen on this Unix socket instead")
+    serve_cmd.add_argument("--stdio", action="store_true",
+                           help="serve one connection over standard input and output")
+    serve_cmd.add_argument("--token-env", metavar="VAR",
+                           help="require the shared secret held by this environment variable")
+    serve_cmd.add_argument("--tls-cert", metavar="FILE", help="server certificate (PEM)")
+    serve_cmd.add_argument("--tls-key", metavar="FILE", help="server private key (PEM)")
+    serve_cmd.add_argument("--tls-ca", metavar="FILE",
+                           help="require client certificates signed by this CA (PEM)")
+    serve_cmd.add_argument("--allow-remote-classic", action="store_true",
+                           help="let --classic listen on a non-loopback address")
+    serve_cmd.set_defaults(handler=serve)
+
+    shell_cmd = commands.add_parser(
+        "shell",
+        help="interactive console connected to a server",
+        description="An interactive Python console with conn, root and (classic) modules bound.",
+    )
+    shell_cmd.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                           help="log at DEBUG level")
+    shell_cmd.add_argument("address", help="host:port, tcp://host:port, tls://... or unix:///path")
+    shell_cmd.add_argument("--token-env", metavar="VAR",
+                           help="authenticate with the shared secret held by this variable")
+    shell_cmd.set_defaults(handler=shell)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(name)s %(levelname)s: %(message)s",
+    )
+    try:
+        return args.handler(args)
+    except UsageError as exc:
+        _usage_error(parser, str(exc))
+
+
+def _usage_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
+    parser.exit(2, f"{parser.prog}: error: {message}\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

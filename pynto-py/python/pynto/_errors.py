@@ -1,0 +1,155 @@
+"""pynto's exceptions, and remote failures turned back into exceptions."""
+
+from __future__ import annotations
+
+import builtins
+import sys
+import traceback as _traceback
+
+__all__ = [
+    "AccessDenied",
+    "ConnectionClosed",
+    "ProtocolError",
+    "RemoteError",
+    "Timeout",
+]
+
+
+class ConnectionClosed(ConnectionError):
+    """The connection ended; every call waiting on it fails with this at once."""
+
+
+class Timeout(TimeoutError):
+    """A call ran past its timeout."""
+
+
+class AccessDenied(AttributeError):
+    """The owner's policy refused the attribute or operation."""
+
+
+class ProtocolError(Exception):
+    """The peer sent something malformed, or the handshake failed (version, token)."""
+
+
+class Unimplemented(NotImplementedError):
+    """The peer does not implement this operation."""
+
+
+class RemoteError(Exception):
+    """A remote exception whose class is not rebuilt on this side.
+
+    ``remote_type`` is its qualified name, ``remote_traceback`` the remote traceback.
+    """
+
+    def __init__(self, remote_type: str, message: str, remote_traceback: str = "") -> None:
+        super().__init__(f"{remote_type}: {message}")
+        self.remote_type = remote_type
+        self.remote_message = message
+        self.remote_traceback = remote_traceback
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.remote_traceback:
+            text += "\n\n========= Remote Traceback =========\n" + self.remote_traceback.rstrip()
+        return text
+
+
+_PYNTO_TYPES = {
+    "pynto.AccessDenied": AccessDenied,
+    "pynto.ConnectionClosed": ConnectionClosed,
+    "pynto.Timeout": Timeout,
+    "pynto.ProtocolError": ProtocolError,
+    "pynto.Unimplemented": Unimplemented,
+}
+
+# One subclass per rebuilt class, so str() can carry the remote traceback while the exception
+# is still an instance of (and caught as) the original class.
+_remote_classes: dict[type, type] = {}
+
+
+def _with_remote_traceback(cls: type) -> type:
+    sub = _remote_classes.get(cls)
+    if sub is None:
+
+        def __str__(self: BaseException) -> str:
+            text = cls.__str__(self)
+            tb = getattr(self, "remote_traceback", "")
+            if tb:
+                text += "\n\n========= Remote Traceback =========\n" + tb.rstrip()
+            return text
+
+        try:
+            sub = type(cls.__name__, (cls,), {"__str__": __str__, "__module__": cls.__module__, "__qualname__": cls.__qualname__})
+        except TypeError:  # a class that cannot be subclassed
+            sub = cls
+        _remote_classes[cls] = sub
+    return sub
+
+
+def _local_class(type_name: str, rebuild: bool) -> type | None:
+    module, _, qualname = type_name.rpartition(".")
+    if module == "builtins":
+        cls = getattr(builtins, qualname, None)
+    elif type_name in _PYNTO_TYPES:
+        return _PYNTO_TYPES[type_name]
+    elif rebuild and module in sys.modules:
+        # Never import: only classes already loaded here are rebuilt.
+        cls = sys.modules[module]
+        for part in qualname.split("."):
+            cls = getattr(cls, part, None)
+            if cls is None:
+                break
+    else:
+        return None
+    if isinstance(cls, type) and issubclass(cls, BaseException):
+        return cls
+    return None
+
+
+def remote_exception(kind: str, type_name: str, message: str, args: tuple, remote_tb: str, rebuild: bool) -> BaseException:
+    """The local exception for a remote failure (called by the compiled module)."""
+    if kind == "access_denied":
+        exc: BaseException = AccessDenied(message)
+    elif kind == "no_such_object":
+        exc = ProtocolError(f"the peer no longer has that object: {message}")
+    elif kind == "unimplemented":
+        exc = Unimplemented(message)
+    elif kind == "overloaded":
+        exc = ProtocolError(f"the peer is overloaded: {message}")
+    else:
+        cls = _local_class(type_name, rebuild)
+        if cls is None:
+            exc = RemoteError(type_name, message, remote_tb)
+        else:
+            sub = _with_remote_traceback(cls)
+            try:
+                exc = sub(*args) if args or not message else sub(message)
+            except Exception:
+                exc = RemoteError(type_name, message, remote_tb)
+    exc.remote_traceback = remote_tb  # type: ignore[attr-defined]
+    exc.remote_type = type_name  # type: ignore[attr-defined]
+    return exc
+
+
+_BY_VALUE = (type(None), bool, int, float, str, bytes)
+
+
+def describe_exception(exc: BaseException) -> tuple[str, str, str, tuple, str]:
+    """(kind, qualified type, message, by-value args, formatted traceback) of an exception
+    raised while serving (called by the compiled module)."""
+    cls = type(exc)
+    kind = "remote"
+    if isinstance(exc, AccessDenied):
+        kind = "access_denied"
+    elif isinstance(exc, Unimplemented):
+        kind = "unimplemented"
+    type_name = f"{cls.__module__}.{cls.__qualname__}"
+    if cls.__module__ == "pynto._errors":
+        type_name = f"pynto.{cls.__qualname__}"
+    args = exc.args if all(type(a) in _BY_VALUE for a in exc.args) else ()
+    try:
+        message = cls.__str__(exc) if cls in _remote_classes.values() else str(exc)
+    except Exception:
+        message = repr(exc)
+    tb = "".join(_traceback.format_exception(cls, exc, exc.__traceback__))
+    return kind, type_name, message, args, tb

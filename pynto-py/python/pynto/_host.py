@@ -1,0 +1,118 @@
+"""The serving side's helpers: type descriptions, dir, batched next, lifecycle hooks.
+
+Called by the compiled host while it serves a request, with the GIL held.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import inspect
+import types
+
+from . import _opcodes as op
+from ._service import exposed_names, resolve_attr
+
+_DIRECT = {
+    "__call__", "__repr__", "__str__", "__format__", "__hash__", "__bool__", "__len__", "__iter__", "__next__",
+    "__getitem__", "__setitem__", "__delitem__", "__contains__", "__enter__", "__exit__",
+}
+_CANDIDATES = sorted(_DIRECT | set(op.COMPARE) | set(op.BINARY) | set(op.UNARY))
+# Defaults every object has: forwarding them would only add round trips (the proxy is unique
+# per remote object, so identity, equality and hashing by identity still agree).
+_DEFAULTS = {name: getattr(object, name, None) for name in _CANDIDATES}
+
+_ABCS = [
+    "Callable", "Iterable", "Iterator", "Reversible", "Generator", "Sized", "Container", "Collection",
+    "Sequence", "MutableSequence", "Set", "MutableSet", "Mapping", "MutableMapping", "MappingView",
+    "KeysView", "ItemsView", "ValuesView", "Awaitable", "Coroutine", "AsyncIterable", "AsyncIterator",
+    "AsyncGenerator", "Hashable",
+]
+
+_METHOD_TYPES = (
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodDescriptorType,
+    types.WrapperDescriptorType,
+    types.ClassMethodDescriptorType,
+    staticmethod,
+    classmethod,
+)
+
+
+def describe(obj, policy) -> tuple:
+    """(module, qualname, dunders, methods, abcs) of ``type(obj)`` as the peer may see it."""
+    cls = type(obj)
+    dunders = []
+    for name in _CANDIDATES:
+        attr = getattr(cls, name, None)
+        if attr is None:
+            continue
+        if name in ("__repr__",) or attr is not _DEFAULTS.get(name):
+            dunders.append(name)
+    if getattr(cls, "__hash__", None) is None:
+        dunders.append("__unhashable__")
+    methods = []
+    for name in exposed_names(obj, policy):
+        try:
+            real = resolve_attr(obj, name, policy)
+        except AttributeError:
+            continue
+        attr = inspect.getattr_static(cls, real, None)
+        if isinstance(attr, _METHOD_TYPES) and not _instance_shadows(obj, real):
+            methods.append(name)
+    abcs = [name for name in _ABCS if isinstance(obj, getattr(collections.abc, name))]
+    return cls.__module__, cls.__qualname__, dunders, methods, abcs
+
+
+def _instance_shadows(obj, name: str) -> bool:
+    try:
+        return name in vars(obj)
+    except TypeError:
+        return False
+
+
+def dir_for(obj, policy) -> tuple:
+    """``dir(obj)`` as the peer may see it."""
+    if policy.classic:
+        return tuple(dir(obj))
+    return tuple(sorted(set(exposed_names(obj, policy))))
+
+
+# Iterators whose `next` has no side effects beyond advancing: fetching ahead is invisible.
+_PREFETCHABLE = tuple(
+    type(it)
+    for it in (
+        iter([]), iter(()), iter(range(0)), iter(""), iter(b""), iter(bytearray()), iter({}), iter({}.values()),
+        iter({}.items()), iter(set()), iter(frozenset()), reversed([]), reversed(range(0)),
+    )
+)
+
+
+def next_batch(it, n: int) -> tuple:
+    """Up to ``n`` items of ``next(it)`` (1 for iterators that are not plain containers'),
+    and whether it is exhausted. An error with no items gathered propagates."""
+    if not isinstance(it, _PREFETCHABLE):
+        n = 1
+    items = []
+    nxt = it.__next__
+    try:
+        for _ in range(n):
+            items.append(nxt())
+    except StopIteration:
+        return items, True
+    return items, False
+
+
+def isinstance_by_name(obj, module: str, qualname: str) -> bool:
+    """isinstance(obj, C) where C is named by module and qualified name (loaded classes only)."""
+    from ._proxy import _local_class
+
+    cls = _local_class(module, qualname)
+    return cls is not None and isinstance(obj, cls)
+
+
+def on_disconnect(conn) -> None:
+    """The session ended: tell the service."""
+    hook = getattr(conn, "_on_disconnect", None)
+    if hook is not None:
+        hook()

@@ -1,0 +1,110 @@
+"""Proxy classes: one Python subclass of the compiled ``Proxy`` per remote type.
+
+Each class holds exactly the special methods the remote type has, so ``len``, ``iter``,
+``callable``, ``bool`` and ABC checks see what they would see on the remote object, and a
+``__class__`` that is the local class of the same qualified name where one is loaded.
+"""
+
+from __future__ import annotations
+
+import builtins
+import collections.abc
+import sys
+
+from . import _opcodes as op
+
+# Special methods forwarded straight to a method of the compiled base (no Python frame).
+_DIRECT = {
+    "__call__": "_pynto_call",
+    "__repr__": "_pynto_repr",
+    "__str__": "_pynto_str",
+    "__format__": "_pynto_format",
+    "__hash__": "_pynto_hash",
+    "__bool__": "_pynto_bool",
+    "__len__": "_pynto_len",
+    "__iter__": "_pynto_iter",
+    "__next__": "_pynto_next",
+    "__getitem__": "_pynto_getitem",
+    "__setitem__": "_pynto_setitem",
+    "__delitem__": "_pynto_delitem",
+    "__contains__": "_pynto_contains",
+    "__enter__": "_pynto_enter",
+    "__exit__": "_pynto_exit",
+}
+
+
+def _compare(code: int):
+    def method(self, other):
+        return self._pynto_compare(code, other)
+
+    return method
+
+
+def _binary(code: int, form: int):
+    def method(self, other):
+        return self._pynto_binary(code, form, other)
+
+    return method
+
+
+def _unary(code: int):
+    def method(self, *args):
+        return self._pynto_unary(code)
+
+    return method
+
+
+def _local_class(module: str, qualname: str):
+    """The class of that name if its module is already loaded here (never imports)."""
+    mod = builtins if module == "builtins" else sys.modules.get(module)
+    obj = mod
+    for part in qualname.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj if isinstance(obj, type) else None
+
+
+def _reduce_ex(self, protocol):
+    raise TypeError("a pynto proxy cannot be pickled; use pynto.obtain(proxy) for a local copy")
+
+
+def _dir(self):
+    return list(self._pynto_dir())
+
+
+def make_class(base: type, module: str, qualname: str, dunders: list, methods: list, abcs: list) -> type:
+    """Build the proxy class for one remote type (called by the compiled module)."""
+    ns: dict = {"__slots__": (), "__module__": "pynto.proxies", "__qualname__": qualname, "__dir__": _dir, "__reduce_ex__": _reduce_ex}
+    ns["__repr__"] = getattr(base, "_pynto_repr")
+    for name in dunders:
+        if name in _DIRECT:
+            ns[name] = getattr(base, _DIRECT[name])
+        elif name in op.COMPARE:
+            ns[name] = _compare(op.COMPARE[name])
+        elif name in op.BINARY:
+            ns[name] = _binary(*op.BINARY[name])
+        elif name in op.UNARY:
+            ns[name] = _unary(op.UNARY[name])
+    if "__hash__" not in dunders and "__eq__" in dunders:
+        ns["__hash__"] = None
+    if "__unhashable__" in dunders:
+        ns["__hash__"] = None
+    local = _local_class(module, qualname)
+
+    def _class(self, _cls=local):
+        return _cls if _cls is not None else type(self)
+
+    ns["__class__"] = property(_class)
+
+    def _doc(self):
+        return base.__getattr__(self, "__doc__")
+
+    ns["__doc__"] = property(_doc)
+    cls = type(qualname.rpartition(".")[2] or "Proxy", (base,), ns)
+    if local is None:
+        for name in abcs:
+            abc = getattr(collections.abc, name, None)
+            if abc is not None:
+                abc.register(cls)
+    return cls

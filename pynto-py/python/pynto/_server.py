@@ -1,0 +1,154 @@
+"""``pynto.Server``: one listening socket, one thread-safe server for many clients."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+from . import _pynto
+from ._connection import TLS, Connection, _bind, _service_name
+from ._errors import ProtocolError
+from ._service import policy_for
+
+__all__ = ["Server", "serve_stdio"]
+
+log = logging.getLogger("pynto")
+
+
+class Server:
+    """Serve ``service`` to every client that connects. A service class gets one instance
+    per connection; an instance is shared by all. With ``unix=PATH`` it listens on that Unix
+    socket only."""
+
+    def __init__(
+        self,
+        service: Any,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        unix: str | os.PathLike | None = None,
+        tls: TLS | None = None,
+        token: str | None = None,
+        **policy: bool,
+    ) -> None:
+        self.service = service
+        self.token = token
+        self._policy_options = policy
+        # Fails now, not at the first connection, if an option is unknown.
+        policy_for(service, **policy)
+        if unix is not None:
+            address = f"unix://{os.fspath(unix)}"
+        else:
+            scheme = "tls" if tls is not None else "tcp"
+            address = f"{scheme}://{host}:{int(port)}"
+        if tls is not None and (tls.cert is None or tls.key is None):
+            raise ValueError("a TLS server needs tls=pynto.TLS(cert=..., key=...)")
+        self._raw = _pynto.Server(
+            address,
+            tls_cert=None if tls is None else os.fspath(tls.cert),
+            tls_key=None if tls is None else os.fspath(tls.key),
+            tls_ca=None if tls is None or tls.ca is None else os.fspath(tls.ca),
+        )
+        self._lock = threading.Lock()
+        self._connections: set[Connection] = set()
+        self._closed = threading.Event()
+        self._started = False
+
+    @property
+    def address(self) -> str:
+        """Where it listens: ``tcp://host:port`` or ``unix:///path``."""
+        return self._raw.address
+
+    @property
+    def port(self) -> int | None:
+        """The TCP port (the one picked, with port 0); None on a Unix socket."""
+        address = self.address
+        if address.startswith("unix://"):
+            return None
+        return int(address.rpartition(":")[2])
+
+    @property
+    def connections(self) -> list[Connection]:
+        """The open connections."""
+        with self._lock:
+            return [c for c in self._connections if not c.closed]
+
+    def _accept(self, accepted: Any) -> None:
+        if self._closed.is_set():
+            return
+        service = self.service
+        instance = service() if isinstance(service, type) else service
+        policy = policy_for(instance, **self._policy_options)
+        try:
+            conn = accepted.open(Connection, instance, policy, token=self.token, service_name=_service_name(instance))
+        except (ProtocolError, ConnectionError, OSError) as exc:
+            log.warning("pynto: refused a connection from %s: %s", accepted.peer, exc)
+            return
+        with self._lock:
+            if self._closed.is_set():
+                conn.close()
+                return
+            self._connections.add(conn)
+        conn._on_close.append(lambda: self._forget(conn))
+        log.info("pynto: connection from %s", accepted.peer)
+        try:
+            _bind(conn, instance)
+        except Exception:
+            log.exception("pynto: on_connect failed for %s; closing it", accepted.peer)
+            conn.close()
+
+    def _forget(self, conn: Connection) -> None:
+        with self._lock:
+            self._connections.discard(conn)
+
+    def start(self) -> "Server":
+        """Accept connections on a background thread."""
+        if not self._started:
+            self._started = True
+            self._raw.start(self._accept)
+        return self
+
+    def serve_forever(self) -> None:
+        """Accept connections until ``close()`` (or Ctrl-C, which closes it)."""
+        self.start()
+        try:
+            while not self._closed.wait(0.2):
+                pass
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop accepting and close every connection."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        self._raw.close()
+        with self._lock:
+            conns, self._connections = list(self._connections), set()
+        for conn in conns:
+            conn.close()
+
+    def __enter__(self) -> "Server":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<pynto.Server {_service_name_of(self.service)} on {self.address}>"
+
+
+def _service_name_of(service: Any) -> str:
+    return service.__name__ if isinstance(service, type) else type(service).__name__
+
+
+def serve_stdio(service: Any, token: str | None = None, **policy: bool) -> None:
+    """Serve one connection over this process's stdin/stdout until it ends."""
+    instance = service() if isinstance(service, type) else service
+    pol = policy_for(instance, **policy)
+
+    def opened(conn: Connection) -> None:
+        _bind(conn, instance)
+
+    _pynto.serve_stdio(Connection, instance, pol, token=token, service_name=_service_name(instance), on_open=opened)

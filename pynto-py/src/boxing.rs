@@ -1,0 +1,308 @@
+//! Boxing Python values: immutable primitives by value, everything else by reference, and
+//! back again (references become proxies; our own objects come home as themselves).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use pynto_proto::{Value, INLINE_BYTES_MAX};
+use pynto_runtime::{Boxer, Incoming, Session};
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
+use pyo3::types::{
+    PyByteArray, PyBytes, PyComplex, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PySet, PySlice,
+    PyString, PyTuple,
+};
+
+use crate::host::{ConnState, PyHost};
+use crate::proxy::{self, Proxy};
+
+/// Where boxing and unboxing happen: the interpreter, the session and its Python-side state,
+/// and the references the message being unboxed carried.
+pub(crate) struct Cx<'a, 'py> {
+    pub py: Python<'py>,
+    pub session: &'a Session<PyHost>,
+    pub state: &'a Arc<ConnState>,
+    pub incoming: &'a Incoming<PyHost>,
+}
+
+/// How a value is being boxed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// A result or an argument: builtin containers cross by reference.
+    Result,
+    /// The operand of an operator or comparison: builtin containers of by-value items cross
+    /// by value, for that operation.
+    Operand,
+}
+
+/// Nesting beyond this boxes by reference instead of by value (deep by-value nesting would
+/// break the peer's depth limit).
+const MAX_BY_VALUE_DEPTH: u32 = 64;
+
+/// Box `obj` for a message of the session `boxer` belongs to.
+pub(crate) fn to_value(
+    state: &Arc<ConnState>,
+    obj: &Bound<'_, PyAny>,
+    boxer: &mut Boxer<'_, PyHost>,
+    mode: Mode,
+) -> PyResult<Value> {
+    if let Some(value) = by_value(obj, mode, 0)? {
+        return Ok(value);
+    }
+    // A proxy of this very session goes home as the original object.
+    if let Ok(proxy) = obj.cast::<Proxy>() {
+        let proxy = proxy.get();
+        if let Some(value) = boxer.returned(proxy.handle()) {
+            return Ok(value);
+        }
+    }
+    export(state, obj, boxer)
+}
+
+/// Export `obj` by reference.
+pub(crate) fn export(
+    state: &Arc<ConnState>,
+    obj: &Bound<'_, PyAny>,
+    boxer: &mut Boxer<'_, PyHost>,
+) -> PyResult<Value> {
+    let ty = obj.get_type();
+    let type_key = ty.as_ptr() as usize;
+    let mut described: Option<PyResult<pynto_proto::TypeDesc>> = None;
+    let result = boxer.export(&Arc::new(obj.clone().unbind()), type_key, || {
+        let desc = proxy::describe(obj, state);
+        match desc {
+            Ok(d) => d,
+            Err(e) => {
+                described = Some(Err(e));
+                pynto_proto::TypeDesc::default()
+            }
+        }
+    });
+    if let Some(Err(e)) = described {
+        return Err(e);
+    }
+    result.map_err(|f| crate::errors::to_py(obj.py(), pynto_runtime::Error::Remote(f), false))
+}
+
+/// The by-value form of `obj`, if it has one.
+fn by_value(obj: &Bound<'_, PyAny>, mode: Mode, depth: u32) -> PyResult<Option<Value>> {
+    let py = obj.py();
+    if obj.is_none() {
+        return Ok(Some(Value::None));
+    }
+    if depth > MAX_BY_VALUE_DEPTH {
+        return Ok(None);
+    }
+    if obj.is_exact_instance_of::<pyo3::types::PyBool>() {
+        return Ok(Some(Value::Bool(obj.is_truthy()?)));
+    }
+    if obj.is_exact_instance_of::<PyInt>() {
+        return Ok(Some(match obj.extract::<i64>() {
+            Ok(i) => Value::Int(i),
+            Err(_) => Value::BigInt(big_int_bytes(obj)?),
+        }));
+    }
+    if obj.is_exact_instance_of::<PyFloat>() {
+        return Ok(Some(Value::Float(obj.extract::<f64>()?)));
+    }
+    if obj.is_exact_instance_of::<PyString>() {
+        return Ok(Some(Value::Str(
+            obj.cast::<PyString>()?.to_str()?.to_owned(),
+        )));
+    }
+    if obj.is_exact_instance_of::<PyBytes>() {
+        let bytes = obj.cast::<PyBytes>()?;
+        let data = bytes.as_bytes();
+        return Ok(Some(Value::Bytes(if data.len() < INLINE_BYTES_MAX {
+            Bytes::copy_from_slice(data)
+        } else {
+            // Large: share the Python buffer itself, so the send path never copies it.
+            Bytes::from_owner(PyBackedBytes::from(bytes.clone()))
+        })));
+    }
+    if obj.is_exact_instance_of::<PyTuple>() {
+        let tuple = obj.cast::<PyTuple>()?;
+        let mut items = Vec::with_capacity(tuple.len());
+        for item in tuple.iter() {
+            match by_value(&item, Mode::Result, depth + 1)? {
+                Some(v) => items.push(v),
+                None => return Ok(None),
+            }
+        }
+        return Ok(Some(Value::Tuple(items)));
+    }
+    if obj.is_exact_instance_of::<PyComplex>() {
+        let c = obj.cast::<PyComplex>()?;
+        return Ok(Some(Value::Complex(c.real(), c.imag())));
+    }
+    if obj.is(py.Ellipsis()) {
+        return Ok(Some(Value::Ellipsis));
+    }
+    if obj.is(py.NotImplemented()) {
+        return Ok(Some(Value::NotImplemented));
+    }
+    if obj.is_exact_instance_of::<PySlice>() {
+        let parts = ["start", "stop", "step"].map(|name| obj.getattr(name));
+        let mut values = Vec::with_capacity(3);
+        for part in parts {
+            match by_value(&part?, Mode::Result, depth + 1)? {
+                Some(v) => values.push(v),
+                None => return Ok(None),
+            }
+        }
+        let [a, b, c]: [Value; 3] = values.try_into().expect("three parts");
+        return Ok(Some(Value::Slice(Box::new([a, b, c]))));
+    }
+    if obj.is_exact_instance_of::<PyFrozenSet>() {
+        return Ok(items_by_value(obj, depth)?.map(Value::FrozenSet));
+    }
+    if mode == Mode::Operand {
+        if obj.is_exact_instance_of::<PyList>() {
+            return Ok(items_by_value(obj, depth)?.map(Value::List));
+        }
+        if obj.is_exact_instance_of::<PySet>() {
+            return Ok(items_by_value(obj, depth)?.map(Value::Set));
+        }
+        if obj.is_exact_instance_of::<PyByteArray>() {
+            let data = obj.cast::<PyByteArray>()?.to_vec();
+            return Ok(Some(Value::ByteArray(Bytes::from(data))));
+        }
+        if obj.is_exact_instance_of::<PyDict>() {
+            let mut pairs = Vec::new();
+            for (k, v) in obj.cast::<PyDict>()?.iter() {
+                match (
+                    by_value(&k, Mode::Result, depth + 1)?,
+                    by_value(&v, Mode::Result, depth + 1)?,
+                ) {
+                    (Some(k), Some(v)) => pairs.push((k, v)),
+                    _ => return Ok(None),
+                }
+            }
+            return Ok(Some(Value::Dict(pairs)));
+        }
+    }
+    Ok(None)
+}
+
+fn items_by_value(obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<Option<Vec<Value>>> {
+    let mut items = Vec::new();
+    for item in obj.try_iter()? {
+        match by_value(&item?, Mode::Result, depth + 1)? {
+            Some(v) => items.push(v),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(items))
+}
+
+/// A by-value Python object's protocol value (exception args), if it has one.
+pub(crate) fn plain_to_value(obj: &Bound<'_, PyAny>) -> Option<Value> {
+    by_value(obj, Mode::Result, 0).ok().flatten()
+}
+
+/// Little-endian two's complement, shortest form, of an int that does not fit in 64 bits.
+fn big_int_bytes(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    let bits: usize = obj.call_method0("bit_length")?.extract()?;
+    let len = bits / 8 + 1;
+    let kwargs = PyDict::new(obj.py());
+    kwargs.set_item("signed", true)?;
+    let bytes = obj.call_method("to_bytes", (len, "little"), Some(&kwargs))?;
+    let mut bytes = bytes.cast::<PyBytes>()?.as_bytes().to_vec();
+    while bytes.len() > 1 {
+        let last = bytes[bytes.len() - 1];
+        let sign_of_rest = bytes[bytes.len() - 2] & 0x80;
+        if (last == 0x00 && sign_of_rest == 0) || (last == 0xff && sign_of_rest != 0) {
+            bytes.pop();
+        } else {
+            break;
+        }
+    }
+    Ok(bytes)
+}
+
+/// Unbox a protocol value into a Python object.
+pub(crate) fn from_value<'py>(cx: &Cx<'_, 'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+    let py = cx.py;
+    Ok(match value {
+        Value::None => py.None().into_bound(py),
+        Value::Bool(b) => pyo3::types::PyBool::new(py, *b).to_owned().into_any(),
+        Value::Int(i) => i.into_pyobject(py)?.into_any(),
+        Value::BigInt(bytes) => {
+            let kwargs = PyDict::new(py);
+            kwargs.set_item("signed", true)?;
+            py.get_type::<PyInt>().call_method(
+                "from_bytes",
+                (PyBytes::new(py, bytes), "little"),
+                Some(&kwargs),
+            )?
+        }
+        Value::Float(f) => PyFloat::new(py, *f).into_any(),
+        Value::Complex(re, im) => PyComplex::from_doubles(py, *re, *im).into_any(),
+        Value::Str(s) => PyString::new(py, s).into_any(),
+        Value::Bytes(b) => PyBytes::new(py, b).into_any(),
+        Value::Ellipsis => py.Ellipsis().into_bound(py),
+        Value::NotImplemented => py.NotImplemented().into_bound(py),
+        Value::Slice(parts) => {
+            let [a, b, c] = &**parts;
+            py.import("builtins")?.getattr("slice")?.call1((
+                from_value(cx, a)?,
+                from_value(cx, b)?,
+                from_value(cx, c)?,
+            ))?
+        }
+        Value::Tuple(items) => PyTuple::new(
+            py,
+            items
+                .iter()
+                .map(|v| from_value(cx, v))
+                .collect::<PyResult<Vec<_>>>()?,
+        )?
+        .into_any(),
+        Value::FrozenSet(items) => PyFrozenSet::new(
+            py,
+            items
+                .iter()
+                .map(|v| from_value(cx, v))
+                .collect::<PyResult<Vec<_>>>()?,
+        )?
+        .into_any(),
+        Value::List(items) => PyList::new(
+            py,
+            items
+                .iter()
+                .map(|v| from_value(cx, v))
+                .collect::<PyResult<Vec<_>>>()?,
+        )?
+        .into_any(),
+        Value::Set(items) => PySet::new(
+            py,
+            items
+                .iter()
+                .map(|v| from_value(cx, v))
+                .collect::<PyResult<Vec<_>>>()?,
+        )?
+        .into_any(),
+        Value::Dict(pairs) => {
+            let dict = PyDict::new(py);
+            for (k, v) in pairs {
+                dict.set_item(from_value(cx, k)?, from_value(cx, v)?)?;
+            }
+            dict.into_any()
+        }
+        Value::ByteArray(b) => PyByteArray::new(py, b).into_any(),
+        Value::Ref(r) => {
+            let handle = cx.incoming.import(r.oid).ok_or_else(|| {
+                crate::errors::protocol_error(py, format!("reference {} was not counted", r.oid))
+            })?;
+            proxy::proxy_for(py, cx.session, cx.state, handle, r.type_id)?
+        }
+        Value::Returned(oid) => cx
+            .incoming
+            .local(*oid)
+            .ok_or_else(|| {
+                crate::errors::protocol_error(py, format!("returned object {oid} is unknown"))
+            })?
+            .bind(py)
+            .clone(),
+    })
+}

@@ -1,0 +1,331 @@
+//! The connection object and the ways to open one: an address, a child's pipes, this
+//! process's stdio, or an in-process pair.
+
+use std::fs::File;
+use std::os::fd::{FromRawFd, RawFd};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use pynto_proto::{Op, Target};
+use pynto_runtime::{Config, Role, Session};
+use pynto_transport::{Address, TlsClient, Transport};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyType, PyWeakrefReference};
+
+use crate::errors;
+use crate::host::{ConnState, Policy, PyHost};
+
+/// One connection to a peer. The Python class `pynto.Connection` extends it.
+#[pyclass(subclass, weakref, frozen, module = "pynto._pynto")]
+pub struct Connection {
+    session: OnceLock<Session<PyHost>>,
+    state: OnceLock<Arc<ConnState>>,
+}
+
+impl Connection {
+    pub(crate) fn session_ref(&self, py: Python<'_>) -> PyResult<&Session<PyHost>> {
+        self.session
+            .get()
+            .ok_or_else(|| errors::protocol_error(py, "the connection is not open yet".into()))
+    }
+
+    pub(crate) fn state(&self) -> Option<&Arc<ConnState>> {
+        self.state.get()
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // A connection nobody can reach any more is closed (proxies hold it alive while used).
+        if let Some(session) = self.session.get() {
+            session.close();
+        }
+    }
+}
+
+#[pymethods]
+impl Connection {
+    #[new]
+    fn new() -> Self {
+        Connection {
+            session: OnceLock::new(),
+            state: OnceLock::new(),
+        }
+    }
+
+    /// The peer's root object, fetched (one round trip).
+    fn _fetch_root<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        crate::proxy::request(py, self, Target::Export(0), |_, _| Ok(Op::GetRoot))
+    }
+
+    /// End the connection; every call waiting on it fails with ConnectionClosed.
+    fn close(&self, py: Python<'_>) {
+        if let Some(session) = self.session.get() {
+            py.detach(|| session.close());
+        }
+    }
+
+    /// True once the connection has ended.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.session.get().is_none_or(|s| s.is_closed())
+    }
+
+    /// One round trip; the seconds it took.
+    fn ping(&self, py: Python<'_>) -> PyResult<f64> {
+        let session = self.session_ref(py)?;
+        let rebuild = self
+            .state
+            .get()
+            .is_some_and(|s| s.policy.rebuild_exceptions);
+        py.detach(|| session.ping())
+            .map(|d| d.as_secs_f64())
+            .map_err(|e| errors::to_py(py, e, rebuild))
+    }
+
+    /// Counters: exported, imported, requests sent and served, cancels received.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let session = self.session_ref(py)?;
+        let s = session.stats();
+        let d = PyDict::new(py);
+        d.set_item("exported", s.exported)?;
+        d.set_item("imported", s.imported)?;
+        d.set_item("requests_sent", s.requests_sent)?;
+        d.set_item("requests_served", s.requests_served)?;
+        d.set_item("cancels_received", s.cancels_received)?;
+        d.set_item("releases_sent", s.releases_sent)?;
+        d.set_item(
+            "proxies",
+            self.state.get().map_or(0, |st| st.proxies.lock().len()),
+        )?;
+        Ok(d)
+    }
+
+    /// Where the peer is.
+    #[getter]
+    fn peer(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(self.session_ref(py)?.peer_address().to_string())
+    }
+
+    /// The name of the peer's service.
+    #[getter]
+    fn peer_service(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(self.session_ref(py)?.peer_hello().service.clone())
+    }
+
+    /// Why the connection closed (None while open).
+    #[getter]
+    fn close_reason(&self) -> Option<String> {
+        self.session
+            .get()
+            .and_then(|s| s.close_reason())
+            .map(|e| e.to_string())
+    }
+
+    /// Write queued releases now.
+    fn _flush(&self, py: Python<'_>) -> PyResult<()> {
+        self.session_ref(py)?.flush_releases();
+        Ok(())
+    }
+}
+
+/// The settings every way of opening a connection shares, from Python keyword arguments.
+pub(crate) struct Settings {
+    pub root: Arc<Py<PyAny>>,
+    pub policy: Policy,
+    pub config: Config,
+}
+
+pub(crate) fn settings(
+    py: Python<'_>,
+    root: Py<PyAny>,
+    policy: Py<PyAny>,
+    token: Option<String>,
+    timeout: Option<f64>,
+    service_name: String,
+) -> PyResult<Settings> {
+    let p = policy.bind(py);
+    let flag = |name: &str| -> PyResult<bool> { p.getattr(name)?.is_truthy() };
+    let policy = Policy {
+        classic: flag("classic")?,
+        allow_pickle: flag("allow_pickle")?,
+        rebuild_exceptions: flag("rebuild_exceptions")?,
+        object: policy.clone_ref(py),
+    };
+    let call_timeout = match timeout {
+        Some(t) if t.is_finite() && t > 0.0 => Some(Duration::from_secs_f64(t)),
+        Some(t) => {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "timeout must be a positive number of seconds, not {t}"
+            )))
+        }
+        None => None,
+    };
+    let config = Config {
+        token,
+        call_timeout,
+        service_name,
+        ..Config::default()
+    };
+    Ok(Settings {
+        root: Arc::new(root),
+        policy,
+        config,
+    })
+}
+
+/// Open a session over `transport` and wrap it in a new `cls` (a `Connection` subclass).
+pub(crate) fn open<'py>(
+    py: Python<'py>,
+    cls: &Bound<'py, PyType>,
+    transport: Box<dyn Transport>,
+    role: Role,
+    settings: Settings,
+) -> PyResult<Bound<'py, Connection>> {
+    let conn = cls.call0()?.cast_into::<Connection>()?;
+    let state = ConnState::new(settings.policy);
+    let rebuild = state.policy.rebuild_exceptions;
+    state
+        .connection
+        .set(PyWeakrefReference::new(&conn)?.unbind())
+        .map_err(|_| errors::protocol_error(py, "connection state set twice".into()))?;
+    let _ = conn.get().state.set(Arc::clone(&state));
+    let host = Arc::new(PyHost { state });
+    let (root, config) = (settings.root, settings.config);
+    let session = py
+        .detach(|| Session::connect(transport, role, host, root, config))
+        .map_err(|e| errors::to_py(py, e, rebuild))?;
+    let _ = conn.get().session.set(session);
+    Ok(conn)
+}
+
+fn transport_error(py: Python<'_>, e: pynto_transport::TransportError) -> PyErr {
+    let _ = py;
+    match e {
+        pynto_transport::TransportError::Io(io) => PyErr::from(io),
+        other => pyo3::exceptions::PyConnectionError::new_err(other.to_string()),
+    }
+}
+
+/// `pynto.connect(address, ...)`: dial and open.
+#[pyfunction]
+#[pyo3(signature = (cls, address, root, policy, token=None, timeout=None, service_name=String::new(), tls_ca=None, tls_cert=None, tls_key=None))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn connect_address<'py>(
+    py: Python<'py>,
+    cls: &Bound<'py, PyType>,
+    address: &str,
+    root: Py<PyAny>,
+    policy: Py<PyAny>,
+    token: Option<String>,
+    timeout: Option<f64>,
+    service_name: String,
+    tls_ca: Option<std::path::PathBuf>,
+    tls_cert: Option<std::path::PathBuf>,
+    tls_key: Option<std::path::PathBuf>,
+) -> PyResult<Bound<'py, Connection>> {
+    let settings = settings(py, root, policy, token, timeout, service_name)?;
+    let addr = Address::parse(address)
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+    let tls = tls_ca.map(|ca| TlsClient {
+        ca,
+        cert: tls_cert,
+        key: tls_key,
+    });
+    let transport = py
+        .detach(|| pynto_transport::connect(&addr, tls.as_ref()))
+        .map_err(|e| transport_error(py, e))?;
+    open(py, cls, transport, Role::Connector, settings)
+}
+
+/// Open a connection over two pipe file descriptors (a child's stdout and stdin), which this
+/// call takes ownership of.
+#[pyfunction]
+#[pyo3(signature = (cls, read_fd, write_fd, root, policy, token=None, timeout=None, service_name=String::new()))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn connect_pipes<'py>(
+    py: Python<'py>,
+    cls: &Bound<'py, PyType>,
+    read_fd: RawFd,
+    write_fd: RawFd,
+    root: Py<PyAny>,
+    policy: Py<PyAny>,
+    token: Option<String>,
+    timeout: Option<f64>,
+    service_name: String,
+) -> PyResult<Bound<'py, Connection>> {
+    let settings = settings(py, root, policy, token, timeout, service_name)?;
+    // SAFETY: the caller hands over two open descriptors it no longer uses.
+    let (input, output) = unsafe { (File::from_raw_fd(read_fd), File::from_raw_fd(write_fd)) };
+    let transport =
+        pynto_transport::stdio::StdioTransport::from_files(input, output, "pipe://child".into());
+    open(py, cls, Box::new(transport), Role::Connector, settings)
+}
+
+/// Serve one connection over this process's stdin/stdout until it ends. Stray writes to
+/// stdout go to stderr meanwhile.
+#[pyfunction]
+#[pyo3(signature = (cls, root, policy, token=None, service_name=String::new(), on_open=None))]
+pub(crate) fn serve_stdio(
+    py: Python<'_>,
+    cls: &Bound<'_, PyType>,
+    root: Py<PyAny>,
+    policy: Py<PyAny>,
+    token: Option<String>,
+    service_name: String,
+    on_open: Option<Py<PyAny>>,
+) -> PyResult<()> {
+    let settings = settings(py, root, policy, token, None, service_name)?;
+    let transport =
+        pynto_transport::stdio::StdioTransport::take_over().map_err(|e| transport_error(py, e))?;
+    let conn = open(py, cls, Box::new(transport), Role::Acceptor, settings)?;
+    if let Some(on_open) = on_open {
+        on_open.call1(py, (&conn,))?;
+    }
+    let session = conn.get().session_ref(py)?.clone();
+    loop {
+        if py.detach(|| {
+            std::thread::sleep(Duration::from_millis(50));
+            session.is_closed()
+        }) {
+            return Ok(());
+        }
+        py.check_signals()?;
+    }
+}
+
+/// Two connected connections in this process (for `connect_thread`): (client, server).
+#[pyfunction]
+#[pyo3(signature = (cls, client_root, client_policy, server_root, server_policy, service_name=String::new()))]
+pub(crate) fn connect_thread_pair<'py>(
+    py: Python<'py>,
+    cls: &Bound<'py, PyType>,
+    client_root: Py<PyAny>,
+    client_policy: Py<PyAny>,
+    server_root: Py<PyAny>,
+    server_policy: Py<PyAny>,
+    service_name: String,
+) -> PyResult<(Bound<'py, Connection>, Bound<'py, Connection>)> {
+    let (a, b) = pynto_transport::memory::pair();
+    let server_settings = settings(py, server_root, server_policy, None, None, service_name)?;
+    let client_settings = settings(py, client_root, client_policy, None, None, String::new())?;
+    // The acceptor's handshake waits for the connector's Hello, so it runs on its own thread.
+    let server_conn = cls.call0()?.cast_into::<Connection>()?;
+    let state = ConnState::new(server_settings.policy);
+    let _ = state
+        .connection
+        .set(PyWeakrefReference::new(&server_conn)?.unbind());
+    let _ = server_conn.get().state.set(Arc::clone(&state));
+    let host = Arc::new(PyHost { state });
+    let (root, config) = (server_settings.root, server_settings.config);
+    let acceptor = std::thread::spawn(move || {
+        Session::connect(Box::new(b), Role::Acceptor, host, root, config)
+    });
+    let client = open(py, cls, Box::new(a), Role::Connector, client_settings)?;
+    let server_session = py
+        .detach(|| acceptor.join())
+        .map_err(|_| errors::protocol_error(py, "the in-process server failed to start".into()))?
+        .map_err(|e| errors::to_py(py, e, false))?;
+    let _ = server_conn.get().session.set(server_session);
+    Ok((client, server_conn))
+}

@@ -1,0 +1,418 @@
+//! The Python host: how the runtime performs an operation on one of this process's Python
+//! objects, with the owner's one access check in front of every attribute it touches.
+
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
+use pynto_proto::{
+    Args, BinaryForm, BinaryOp, CompareOp, ErrorKind, Failure, Oid, Op, TypeId, UnaryOp, Value,
+};
+use pynto_runtime::{Boxer, Host, Incoming, Session};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyString, PyTuple, PyType, PyWeakrefReference};
+use std::collections::HashMap;
+
+use crate::boxing::{self, Mode};
+use crate::errors;
+use crate::proxy::TypeInfo;
+
+/// The owner's policy for one connection, mirrored from `pynto._service.Policy`.
+pub(crate) struct Policy {
+    /// Full access: no checks (ClassicService on this side).
+    pub classic: bool,
+    /// Let the peer ask for pickled copies.
+    pub allow_pickle: bool,
+    /// Rebuild remote exceptions of importable non-builtin classes.
+    pub rebuild_exceptions: bool,
+    /// The Python `Policy` object handed to the access-check functions.
+    pub object: Py<PyAny>,
+}
+
+/// What one connection keeps on the Python side: policy, proxies and proxy classes.
+pub(crate) struct ConnState {
+    pub policy: Policy,
+    /// oid -> weak reference to its live proxy, so one remote object is one proxy.
+    pub proxies: Mutex<HashMap<Oid, Py<PyWeakrefReference>>>,
+    /// Proxy classes built from the peer's type descriptions.
+    pub classes: Mutex<HashMap<TypeId, (Py<PyType>, Arc<TypeInfo>)>>,
+    /// The Python `Connection` object, weakly (it owns the session, which owns this).
+    pub connection: OnceLock<Py<PyWeakrefReference>>,
+}
+
+impl ConnState {
+    pub(crate) fn new(policy: Policy) -> Arc<ConnState> {
+        Arc::new(ConnState {
+            policy,
+            proxies: Mutex::new(HashMap::new()),
+            classes: Mutex::new(HashMap::new()),
+            connection: OnceLock::new(),
+        })
+    }
+}
+
+/// The host of one connection's Python objects.
+pub(crate) struct PyHost {
+    pub state: Arc<ConnState>,
+}
+
+/// The Python helpers the host calls, looked up once.
+pub(crate) struct Helpers {
+    pub resolve_attr: Py<PyAny>,
+    pub check_setattr: Py<PyAny>,
+    pub check_delattr: Py<PyAny>,
+    pub describe: Py<PyAny>,
+    pub dir_for: Py<PyAny>,
+    pub next_batch: Py<PyAny>,
+    pub isinstance_by_name: Py<PyAny>,
+    pub operator: Py<PyAny>,
+    pub builtins: Py<PyAny>,
+    pub math: Py<PyAny>,
+    pub pickle_dumps: Py<PyAny>,
+    pub on_disconnect: Py<PyAny>,
+}
+
+pub(crate) fn helpers(py: Python<'_>) -> &'static Helpers {
+    static HELPERS: PyOnceLock<Helpers> = PyOnceLock::new();
+    HELPERS.get_or_init(py, || {
+        let get = |module: &str, name: &str| -> Py<PyAny> {
+            py.import(module)
+                .and_then(|m| m.getattr(name))
+                .unwrap_or_else(|e| panic!("pynto: cannot load {module}.{name}: {e}"))
+                .unbind()
+        };
+        let module = |name: &str| -> Py<PyAny> {
+            py.import(name)
+                .map(|m| m.into_any().unbind())
+                .unwrap_or_else(|e| panic!("pynto: cannot import {name}: {e}"))
+        };
+        Helpers {
+            resolve_attr: get("pynto._service", "resolve_attr"),
+            check_setattr: get("pynto._service", "check_setattr"),
+            check_delattr: get("pynto._service", "check_delattr"),
+            describe: get("pynto._host", "describe"),
+            dir_for: get("pynto._host", "dir_for"),
+            next_batch: get("pynto._host", "next_batch"),
+            isinstance_by_name: get("pynto._host", "isinstance_by_name"),
+            operator: module("operator"),
+            builtins: module("builtins"),
+            math: module("math"),
+            pickle_dumps: get("pickle", "dumps"),
+            on_disconnect: get("pynto._host", "on_disconnect"),
+        }
+    })
+}
+
+impl Host for PyHost {
+    /// Shared so the runtime can clone and drop handles on threads without the GIL; the
+    /// Python reference itself is released through PyO3's deferred decref.
+    type Object = Arc<Py<PyAny>>;
+
+    fn identity(&self, object: &Arc<Py<PyAny>>) -> usize {
+        object.as_ptr() as usize
+    }
+
+    fn perform(
+        &self,
+        session: &Session<Self>,
+        target: &Arc<Py<PyAny>>,
+        op: Op,
+        incoming: &Incoming<Self>,
+        boxer: &mut Boxer<'_, Self>,
+    ) -> Result<Value, Failure> {
+        crate::errors::keep_thread_state();
+        Python::attach(|py| {
+            let target = target.bind(py);
+            let cx = boxing::Cx {
+                py,
+                session,
+                state: &self.state,
+                incoming,
+            };
+            let outcome = match op {
+                Op::Next(n) => return next_batch(&cx, target, n, boxer),
+                op => self.dispatch(&cx, target, op),
+            };
+            match outcome {
+                Ok(result) => boxing::to_value(&self.state, &result, boxer, Mode::Result)
+                    .map_err(|e| errors::failure(py, &e)),
+                Err(e) => Err(errors::failure(py, &e)),
+            }
+        })
+    }
+
+    fn on_close(&self, _session: &Session<Self>) {
+        crate::errors::keep_thread_state();
+        Python::attach(|py| {
+            if let Some(conn) = self
+                .state
+                .connection
+                .get()
+                .and_then(|w| w.bind(py).upgrade())
+            {
+                if let Err(e) = helpers(py).on_disconnect.call1(py, (conn,)) {
+                    e.write_unraisable(py, None);
+                }
+            }
+        });
+    }
+}
+
+impl PyHost {
+    fn dispatch<'py>(
+        &self,
+        cx: &boxing::Cx<'_, 'py>,
+        target: &Bound<'py, PyAny>,
+        op: Op,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = cx.py;
+        let h = helpers(py);
+        let arg = |v: &Value| boxing::from_value(cx, v);
+        match op {
+            Op::GetRoot => Ok(target.clone()),
+            Op::Ping => Ok(py.None().into_bound(py)),
+            Op::GetAttr(name) => {
+                let real = self.resolve(py, target, &name)?;
+                target.getattr(real)
+            }
+            Op::SetAttr(name, value) => {
+                if !self.state.policy.classic {
+                    h.check_setattr
+                        .call1(py, (target, &name, &self.state.policy.object))?;
+                }
+                target.setattr(name.as_str(), arg(&value)?)?;
+                Ok(py.None().into_bound(py))
+            }
+            Op::DelAttr(name) => {
+                if !self.state.policy.classic {
+                    h.check_delattr
+                        .call1(py, (target, &name, &self.state.policy.object))?;
+                }
+                target.delattr(name.as_str())?;
+                Ok(py.None().into_bound(py))
+            }
+            Op::Call(args) => {
+                let (args, kwargs) = unbox_args(cx, &args)?;
+                target.call(args, kwargs.as_ref())
+            }
+            Op::CallMethod(name, args) => {
+                let real = self.resolve(py, target, &name)?;
+                let method = target.getattr(real)?;
+                let (args, kwargs) = unbox_args(cx, &args)?;
+                method.call(args, kwargs.as_ref())
+            }
+            Op::Repr => Ok(target.repr()?.into_any()),
+            Op::Str => Ok(target.str()?.into_any()),
+            Op::Format(spec) => h.builtins.bind(py).getattr("format")?.call1((target, spec)),
+            Op::Hash => Ok(target.hash()?.into_pyobject(py)?.into_any()),
+            Op::Dir => h
+                .dir_for
+                .bind(py)
+                .call1((target, &self.state.policy.object)),
+            Op::Bool => Ok(pyo3::types::PyBool::new(py, target.is_truthy()?)
+                .to_owned()
+                .into_any()),
+            Op::Len => Ok(target.len()?.into_pyobject(py)?.into_any()),
+            Op::Iter => Ok(target.try_iter()?.into_any()),
+            Op::Next(_) => unreachable!("handled by the caller"),
+            Op::GetItem(key) => target.get_item(arg(&key)?),
+            Op::SetItem(key, value) => {
+                target.set_item(arg(&key)?, arg(&value)?)?;
+                Ok(py.None().into_bound(py))
+            }
+            Op::DelItem(key) => {
+                target.del_item(arg(&key)?)?;
+                Ok(py.None().into_bound(py))
+            }
+            Op::Contains(item) => Ok(pyo3::types::PyBool::new(py, target.contains(arg(&item)?)?)
+                .to_owned()
+                .into_any()),
+            Op::Compare(cmp, other) => target.rich_compare(arg(&other)?, compare_op(cmp)),
+            Op::Binary(bin, form, other) => {
+                let other = arg(&other)?;
+                let (name, inplace) = binary_name(bin);
+                match form {
+                    BinaryForm::Plain if bin == BinaryOp::DivMod => h
+                        .builtins
+                        .bind(py)
+                        .getattr("divmod")?
+                        .call1((target, other)),
+                    BinaryForm::Reflected if bin == BinaryOp::DivMod => h
+                        .builtins
+                        .bind(py)
+                        .getattr("divmod")?
+                        .call1((other, target)),
+                    BinaryForm::Plain => h.operator.bind(py).getattr(name)?.call1((target, other)),
+                    BinaryForm::Reflected => {
+                        h.operator.bind(py).getattr(name)?.call1((other, target))
+                    }
+                    BinaryForm::InPlace => match inplace {
+                        Some(iname) => h.operator.bind(py).getattr(iname)?.call1((target, other)),
+                        None => Err(pyo3::exceptions::PyTypeError::new_err(
+                            "divmod has no in-place form",
+                        )),
+                    },
+                }
+            }
+            Op::Unary(u) => unary(py, h, target, u),
+            Op::Enter => target.call_method0("__enter__"),
+            Op::Exit(a, b, c) => target.call_method1("__exit__", (arg(&a)?, arg(&b)?, arg(&c)?)),
+            Op::IsInstance(module, qualname) => h
+                .isinstance_by_name
+                .bind(py)
+                .call1((target, module, qualname)),
+            Op::Pickle => {
+                if !(self.state.policy.classic || self.state.policy.allow_pickle) {
+                    return Err(errors::access_denied(
+                        py,
+                        "pickling is not allowed by this side's policy (allow_pickle)",
+                    ));
+                }
+                h.pickle_dumps.bind(py).call1((target,))
+            }
+            Op::Await | Op::AIter | Op::ANext | Op::AEnter | Op::AExit(..) => {
+                Err(errors::unimplemented(
+                    py,
+                    "awaiting remote awaitables is not supported by this peer yet",
+                ))
+            }
+        }
+    }
+
+    /// The one access check for attributes: the real attribute name for `name`, or
+    /// AccessDenied.
+    fn resolve<'py>(
+        &self,
+        py: Python<'py>,
+        target: &Bound<'py, PyAny>,
+        name: &str,
+    ) -> PyResult<Bound<'py, PyString>> {
+        if self.state.policy.classic {
+            // Full access, but a service's `exposed_x` still answers for `x`.
+            let prefixed = format!("exposed_{name}");
+            if !name.starts_with('_') && target.get_type().hasattr(prefixed.as_str())? {
+                return Ok(PyString::new(py, &prefixed));
+            }
+            return Ok(PyString::new(py, name));
+        }
+        let real =
+            helpers(py)
+                .resolve_attr
+                .bind(py)
+                .call1((target, name, &self.state.policy.object))?;
+        Ok(real.cast_into::<PyString>()?)
+    }
+}
+
+fn unbox_args<'py>(
+    cx: &boxing::Cx<'_, 'py>,
+    args: &Args,
+) -> PyResult<(Bound<'py, PyTuple>, Option<Bound<'py, PyDict>>)> {
+    let positional = args
+        .positional
+        .iter()
+        .map(|v| boxing::from_value(cx, v))
+        .collect::<PyResult<Vec<_>>>()?;
+    let tuple = PyTuple::new(cx.py, positional)?;
+    if args.keywords.is_empty() {
+        return Ok((tuple, None));
+    }
+    let kwargs = PyDict::new(cx.py);
+    for (k, v) in &args.keywords {
+        kwargs.set_item(k, boxing::from_value(cx, v)?)?;
+    }
+    Ok((tuple, Some(kwargs)))
+}
+
+fn next_batch(
+    cx: &boxing::Cx<'_, '_>,
+    target: &Bound<'_, PyAny>,
+    n: u32,
+    boxer: &mut Boxer<'_, PyHost>,
+) -> Result<Value, Failure> {
+    let py = cx.py;
+    let outcome = helpers(py)
+        .next_batch
+        .bind(py)
+        .call1((target, n.clamp(1, 4096)));
+    let batch = match outcome {
+        Ok(batch) => batch,
+        Err(e) => return Err(errors::failure(py, &e)),
+    };
+    let result: PyResult<Value> = (|| {
+        let items = batch.get_item(0)?;
+        let exhausted = batch.get_item(1)?.is_truthy()?;
+        let mut values = Vec::new();
+        for item in items.try_iter()? {
+            values.push(boxing::to_value(cx.state, &item?, boxer, Mode::Result)?);
+        }
+        Ok(Value::Tuple(vec![
+            Value::Tuple(values),
+            Value::Bool(exhausted),
+        ]))
+    })();
+    result.map_err(|e| errors::failure(py, &e))
+}
+
+fn compare_op(op: CompareOp) -> pyo3::basic::CompareOp {
+    use pyo3::basic::CompareOp as C;
+    match op {
+        CompareOp::Lt => C::Lt,
+        CompareOp::Le => C::Le,
+        CompareOp::Eq => C::Eq,
+        CompareOp::Ne => C::Ne,
+        CompareOp::Gt => C::Gt,
+        CompareOp::Ge => C::Ge,
+    }
+}
+
+/// The `operator` function of a binary operator, and of its in-place form.
+fn binary_name(op: BinaryOp) -> (&'static str, Option<&'static str>) {
+    match op {
+        BinaryOp::Add => ("add", Some("iadd")),
+        BinaryOp::Sub => ("sub", Some("isub")),
+        BinaryOp::Mul => ("mul", Some("imul")),
+        BinaryOp::MatMul => ("matmul", Some("imatmul")),
+        BinaryOp::TrueDiv => ("truediv", Some("itruediv")),
+        BinaryOp::FloorDiv => ("floordiv", Some("ifloordiv")),
+        BinaryOp::Mod => ("mod", Some("imod")),
+        BinaryOp::DivMod => ("divmod", None),
+        BinaryOp::Pow => ("pow", Some("ipow")),
+        BinaryOp::LShift => ("lshift", Some("ilshift")),
+        BinaryOp::RShift => ("rshift", Some("irshift")),
+        BinaryOp::And => ("and_", Some("iand")),
+        BinaryOp::Xor => ("xor", Some("ixor")),
+        BinaryOp::Or => ("or_", Some("ior")),
+    }
+}
+
+fn unary<'py>(
+    py: Python<'py>,
+    h: &Helpers,
+    target: &Bound<'py, PyAny>,
+    op: UnaryOp,
+) -> PyResult<Bound<'py, PyAny>> {
+    let (module, name) = match op {
+        UnaryOp::Neg => (&h.operator, "neg"),
+        UnaryOp::Pos => (&h.operator, "pos"),
+        UnaryOp::Abs => (&h.builtins, "abs"),
+        UnaryOp::Invert => (&h.operator, "invert"),
+        UnaryOp::Int => (&h.builtins, "int"),
+        UnaryOp::Float => (&h.builtins, "float"),
+        UnaryOp::Complex => (&h.builtins, "complex"),
+        UnaryOp::Index => (&h.operator, "index"),
+        UnaryOp::Round => (&h.builtins, "round"),
+        UnaryOp::Trunc => (&h.math, "trunc"),
+        UnaryOp::Floor => (&h.math, "floor"),
+        UnaryOp::Ceil => (&h.math, "ceil"),
+        UnaryOp::Reversed => (&h.builtins, "reversed"),
+        UnaryOp::LengthHint => (&h.operator, "length_hint"),
+    };
+    module.bind(py).getattr(name)?.call1((target,))
+}
+
+/// A failure for a request the host refuses before running anything.
+#[allow(dead_code)]
+pub(crate) fn refused(kind: ErrorKind, message: &str) -> Failure {
+    Failure::new(kind, "pynto.ProtocolError", message)
+}

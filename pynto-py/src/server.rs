@@ -1,0 +1,198 @@
+//! The server's listening half: an accept loop on a Rust thread that hands each new transport
+//! to Python, on a thread of its own, to become a connection.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use pynto_runtime::Role;
+use pynto_transport::{Address, Listener, TlsServer, Transport};
+use pyo3::prelude::*;
+use pyo3::types::PyType;
+
+use crate::connection::{self, Connection};
+
+/// A transport accepted by the listener, waiting to be opened as a connection.
+#[pyclass(frozen, module = "pynto._pynto")]
+pub struct Accepted {
+    transport: Mutex<Option<Box<dyn Transport>>>,
+    peer: String,
+}
+
+#[pymethods]
+impl Accepted {
+    /// Where the connection comes from.
+    #[getter]
+    fn peer(&self) -> String {
+        self.peer.clone()
+    }
+
+    /// Do the Hello exchange (checking the token) and open the connection as a `cls`.
+    #[pyo3(signature = (cls, root, policy, token=None, service_name=String::new()))]
+    fn open<'py>(
+        &self,
+        py: Python<'py>,
+        cls: &Bound<'py, PyType>,
+        root: Py<PyAny>,
+        policy: Py<PyAny>,
+        token: Option<String>,
+        service_name: String,
+    ) -> PyResult<Bound<'py, Connection>> {
+        let transport = self.transport.lock().take().ok_or_else(|| {
+            crate::errors::protocol_error(py, "this connection was opened already".into())
+        })?;
+        let settings = connection::settings(py, root, policy, token, None, service_name)?;
+        connection::open(py, cls, transport, Role::Acceptor, settings)
+    }
+}
+
+/// A listening socket with its accept loop.
+#[pyclass(frozen, module = "pynto._pynto")]
+pub struct Server {
+    listener: Arc<Listener>,
+    address: String,
+    stopping: Arc<AtomicBool>,
+    loop_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+#[pymethods]
+impl Server {
+    /// Listen on `address` (`tcp://host:port`, `unix:///path`, `tls://host:port` with a
+    /// certificate and key).
+    #[new]
+    #[pyo3(signature = (address, tls_cert=None, tls_key=None, tls_ca=None))]
+    fn new(
+        py: Python<'_>,
+        address: &str,
+        tls_cert: Option<std::path::PathBuf>,
+        tls_key: Option<std::path::PathBuf>,
+        tls_ca: Option<std::path::PathBuf>,
+    ) -> PyResult<Server> {
+        let addr = Address::parse(address)
+            .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+        let tls = match (tls_cert, tls_key) {
+            (Some(cert), Some(key)) => Some(TlsServer {
+                cert,
+                key,
+                client_ca: tls_ca,
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(pyo3::exceptions::PyValueError::new_err(
+                    "TLS needs both a certificate and a key",
+                ))
+            }
+        };
+        let listener = py
+            .detach(|| Listener::bind(&addr, tls.as_ref()))
+            .map_err(|e| match e {
+                pynto_transport::TransportError::Io(io) => PyErr::from(io),
+                other => pyo3::exceptions::PyOSError::new_err(other.to_string()),
+            })?;
+        let address = listener.local_addr();
+        Ok(Server {
+            listener: Arc::new(listener),
+            address,
+            stopping: Arc::new(AtomicBool::new(false)),
+            loop_thread: Mutex::new(None),
+        })
+    }
+
+    /// Where it listens: `tcp://host:port`, `unix:///path` or `tls://host:port`.
+    #[getter]
+    fn address(&self) -> String {
+        self.address.clone()
+    }
+
+    /// Start accepting on a background thread; `on_accept(accepted)` runs on a new thread
+    /// for each connection.
+    fn start(&self, on_accept: Py<PyAny>) -> PyResult<()> {
+        let mut slot = self.loop_thread.lock();
+        if slot.is_some() {
+            return Ok(());
+        }
+        let (listener, stopping) = (Arc::clone(&self.listener), Arc::clone(&self.stopping));
+        let on_accept = Arc::new(on_accept);
+        let handle = std::thread::Builder::new()
+            .name("pynto-accept".into())
+            .spawn(move || accept_loop(&listener, &stopping, &on_accept))
+            .map_err(PyErr::from)?;
+        *slot = Some(handle);
+        Ok(())
+    }
+
+    /// Stop accepting. Open connections are the caller's to close.
+    fn close(&self, py: Python<'_>) {
+        if self.stopping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // Wake the blocked accept with a connection of our own.
+        let _ = wake(&self.address);
+        if let Some(handle) = self.loop_thread.lock().take() {
+            py.detach(|| {
+                let _ = handle.join();
+            });
+        }
+    }
+}
+
+fn wake(address: &str) -> std::io::Result<()> {
+    match Address::parse(address) {
+        Ok(Address::Tcp { host, port } | Address::Tls { host, port }) => {
+            std::net::TcpStream::connect((host.as_str(), port)).map(drop)
+        }
+        Ok(Address::Unix(path)) => std::os::unix::net::UnixStream::connect(path).map(drop),
+        Err(_) => Ok(()),
+    }
+}
+
+fn accept_loop(listener: &Listener, stopping: &AtomicBool, on_accept: &Arc<Py<PyAny>>) {
+    loop {
+        let accepted = listener.accept();
+        if stopping.load(Ordering::Acquire) {
+            return;
+        }
+        let transport = match accepted {
+            Ok(t) => t,
+            Err(e) => {
+                log(&format!(
+                    "pynto: a connection failed before its handshake: {e}"
+                ));
+                // A persistent failure (e.g. out of descriptors) must not spin.
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                continue;
+            }
+        };
+        let on_accept = Arc::clone(on_accept);
+        let peer = transport.peer();
+        let spawned = std::thread::Builder::new()
+            .name("pynto-open".into())
+            .spawn(move || {
+                crate::errors::keep_thread_state();
+                Python::attach(|py| {
+                    let accepted = Accepted {
+                        transport: Mutex::new(Some(transport)),
+                        peer,
+                    };
+                    let result = Bound::new(py, accepted).and_then(|a| on_accept.call1(py, (a,)));
+                    if let Err(e) = result {
+                        e.write_unraisable(py, None);
+                    }
+                });
+            });
+        if let Err(e) = spawned {
+            log(&format!(
+                "pynto: cannot start a thread for a new connection: {e}"
+            ));
+        }
+    }
+}
+
+fn log(message: &str) {
+    Python::attach(|py| {
+        let _ = py
+            .import("logging")
+            .and_then(|l| l.call_method1("getLogger", ("pynto",)))
+            .and_then(|logger| logger.call_method1("warning", (message,)));
+    });
+}

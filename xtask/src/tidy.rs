@@ -1,0 +1,248 @@
+//! `cargo xtask tidy`: repository hygiene checks (module docs, dependency rules, protocol doc).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::{deps, json, variants};
+
+/// The crate directories whose `.rs` files must start with a `//!` line.
+pub const CRATE_DIRS: &[&str] = &[
+    "pynto-proto",
+    "pynto-transport",
+    "pynto-runtime",
+    "pynto-py",
+    "pynto-cli",
+    "xtask",
+    "tests",
+];
+
+/// The protocol enums that docs/protocol.md must cover: (source file, enum name).
+pub const PROTOCOL_ENUMS: &[(&str, &str)] = &[
+    ("pynto-proto/src/message.rs", "Message"),
+    ("pynto-proto/src/op.rs", "Op"),
+    ("pynto-proto/src/value.rs", "Value"),
+];
+
+pub const PROTOCOL_DOC: &str = "docs/protocol.md";
+
+/// One tidy failure: the file at fault and why.
+#[derive(Debug)]
+pub struct Problem {
+    pub file: String,
+    pub reason: String,
+}
+
+/// Runs every tidy check from workspace root `root`; returns all problems found.
+pub fn run(root: &Path, cargo: &str) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    check_module_docs(root, &mut problems);
+    check_dependencies(root, cargo, &mut problems);
+    check_protocol_doc(root, &mut problems);
+    problems
+}
+
+fn rel(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// Whether a directory is skipped by the walk: build output (`target*`, which covers
+/// `fuzz/target`), and hidden directories such as virtualenvs and `.git`.
+fn skip_dir(name: &str) -> bool {
+    name.starts_with("target") || name.starts_with('.') || name == "__pycache__"
+}
+
+fn collect_rs_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let file_type = entry.file_type()?;
+        if file_type.is_dir() {
+            if !skip_dir(&name) {
+                collect_rs_files(&path, out)?;
+            }
+        } else if file_type.is_file() && name.ends_with(".rs") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Why `text` fails the module-doc rule, or `None` if it begins with a `//!` line (no leading
+/// blank lines, no byte-order mark).
+pub fn module_doc_problem(text: &str) -> Option<&'static str> {
+    if text.is_empty() {
+        Some("empty file; it must begin with a `//!` line saying what it is")
+    } else if text.starts_with("//!") {
+        None
+    } else if text.trim_start().starts_with("//!") {
+        Some("the `//!` doc line must be the very first line (leading blank lines are not allowed)")
+    } else {
+        Some("does not begin with a `//!` line saying what it is")
+    }
+}
+
+fn check_module_docs(root: &Path, problems: &mut Vec<Problem>) {
+    for krate in CRATE_DIRS {
+        let dir = root.join(krate);
+        let mut files = Vec::new();
+        if let Err(e) = collect_rs_files(&dir, &mut files) {
+            problems.push(Problem {
+                file: krate.to_string(),
+                reason: format!("cannot walk crate directory: {e}"),
+            });
+            continue;
+        }
+        for file in files {
+            let reason = match fs::read_to_string(&file) {
+                Ok(text) => module_doc_problem(&text).map(str::to_string),
+                Err(e) => Some(format!("cannot read: {e}")),
+            };
+            if let Some(reason) = reason {
+                problems.push(Problem {
+                    file: rel(root, &file),
+                    reason,
+                });
+            }
+        }
+    }
+}
+
+fn check_dependencies(root: &Path, cargo: &str, problems: &mut Vec<Problem>) {
+    let output = std::process::Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .current_dir(root)
+        .output();
+    let metadata = match output {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
+        Ok(out) => {
+            problems.push(Problem {
+                file: "Cargo.toml".into(),
+                reason: format!(
+                    "`cargo metadata` failed ({}): {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            });
+            return;
+        }
+        Err(e) => {
+            problems.push(Problem {
+                file: "Cargo.toml".into(),
+                reason: format!("cannot run `{cargo} metadata`: {e}"),
+            });
+            return;
+        }
+    };
+    let packages = json::parse(&metadata).and_then(|doc| deps::packages_from_metadata(&doc));
+    match packages {
+        Ok(packages) => {
+            for (manifest, reason) in deps::check(&packages) {
+                problems.push(Problem {
+                    file: rel(root, Path::new(&manifest)),
+                    reason,
+                });
+            }
+        }
+        Err(e) => problems.push(Problem {
+            file: "Cargo.toml".into(),
+            reason: format!("cannot read `cargo metadata` output: {e}"),
+        }),
+    }
+}
+
+/// The names of `variants` not written as `` `Name` `` anywhere in `doc`.
+pub fn undocumented<'a>(doc: &str, variants: &'a [String]) -> Vec<&'a str> {
+    variants
+        .iter()
+        .filter(|v| !doc.contains(&format!("`{v}`")))
+        .map(String::as_str)
+        .collect()
+}
+
+fn check_protocol_doc(root: &Path, problems: &mut Vec<Problem>) {
+    let doc = match fs::read_to_string(root.join(PROTOCOL_DOC)) {
+        Ok(doc) => Some(doc),
+        Err(e) => {
+            problems.push(Problem {
+                file: PROTOCOL_DOC.into(),
+                reason: format!(
+                    "cannot read ({e}); it must name every variant of Message, Op and Value in backticks"
+                ),
+            });
+            None
+        }
+    };
+    for (file, name) in PROTOCOL_ENUMS {
+        let variants = fs::read_to_string(root.join(file))
+            .map_err(|e| format!("cannot read: {e}"))
+            .and_then(|src| variants::enum_variants(&src, name));
+        let variants = match variants {
+            Ok(v) if v.is_empty() => Err(format!("`pub enum {name}` has no variants")),
+            other => other,
+        };
+        match (variants, &doc) {
+            (Err(reason), _) => problems.push(Problem {
+                file: file.to_string(),
+                reason,
+            }),
+            (Ok(variants), Some(doc)) => {
+                let missing = undocumented(doc, &variants);
+                if !missing.is_empty() {
+                    problems.push(Problem {
+                        file: PROTOCOL_DOC.into(),
+                        reason: format!(
+                            "does not mention these `{name}` variants (from {file}) in backticks: {}",
+                            missing.join(", ")
+                        ),
+                    });
+                }
+            }
+            (Ok(_), None) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_doc_rules() {
+        assert_eq!(module_doc_problem("//! Docs.\nfn main() {}\n"), None);
+        assert!(module_doc_problem("\n//! Docs.\n")
+            .unwrap()
+            .contains("leading blank"));
+        assert!(module_doc_problem("/// Item docs.\nfn f() {}\n").is_some());
+        assert!(module_doc_problem("\u{feff}//! BOM\n").is_some());
+        assert!(module_doc_problem("").is_some());
+    }
+
+    #[test]
+    fn skipped_directories() {
+        for skipped in ["target", "target-xtask", ".venv", ".git", "__pycache__"] {
+            assert!(skip_dir(skipped), "{skipped}");
+        }
+        for walked in [
+            "src",
+            "tests",
+            "fuzz",
+            "fuzz_targets",
+            "examples",
+            "benches",
+        ] {
+            assert!(!skip_dir(walked), "{walked}");
+        }
+    }
+
+    #[test]
+    fn protocol_doc_needs_backticked_names() {
+        let variants: Vec<String> = ["Hello", "Reply", "Ping"].map(String::from).to_vec();
+        let doc = "The `Hello` message; a Reply (no backticks); `Ping`s are not `Ping`.";
+        assert_eq!(undocumented(doc, &variants), ["Reply"]);
+    }
+}
