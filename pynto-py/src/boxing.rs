@@ -124,7 +124,7 @@ fn by_value(obj: &Bound<'_, PyAny>, mode: Mode, depth: u32) -> PyResult<Option<V
         let tuple = obj.cast::<PyTuple>()?;
         let mut items = Vec::with_capacity(tuple.len());
         for item in tuple.iter() {
-            match by_value(&item, Mode::Result, depth + 1)? {
+            match by_value(&item, mode, depth + 1)? {
                 Some(v) => items.push(v),
                 None => return Ok(None),
             }
@@ -154,14 +154,14 @@ fn by_value(obj: &Bound<'_, PyAny>, mode: Mode, depth: u32) -> PyResult<Option<V
         return Ok(Some(Value::Slice(Box::new([a, b, c]))));
     }
     if obj.is_exact_instance_of::<PyFrozenSet>() {
-        return Ok(items_by_value(obj, depth)?.map(Value::FrozenSet));
+        return Ok(items_by_value(obj, Mode::Result, depth)?.map(Value::FrozenSet));
     }
     if mode == Mode::Operand {
         if obj.is_exact_instance_of::<PyList>() {
-            return Ok(items_by_value(obj, depth)?.map(Value::List));
+            return Ok(items_by_value(obj, mode, depth)?.map(Value::List));
         }
         if obj.is_exact_instance_of::<PySet>() {
-            return Ok(items_by_value(obj, depth)?.map(Value::Set));
+            return Ok(items_by_value(obj, mode, depth)?.map(Value::Set));
         }
         if obj.is_exact_instance_of::<PyByteArray>() {
             let data = obj.cast::<PyByteArray>()?.to_vec();
@@ -172,7 +172,7 @@ fn by_value(obj: &Bound<'_, PyAny>, mode: Mode, depth: u32) -> PyResult<Option<V
             for (k, v) in obj.cast::<PyDict>()?.iter() {
                 match (
                     by_value(&k, Mode::Result, depth + 1)?,
-                    by_value(&v, Mode::Result, depth + 1)?,
+                    by_value(&v, mode, depth + 1)?,
                 ) {
                     (Some(k), Some(v)) => pairs.push((k, v)),
                     _ => return Ok(None),
@@ -184,10 +184,10 @@ fn by_value(obj: &Bound<'_, PyAny>, mode: Mode, depth: u32) -> PyResult<Option<V
     Ok(None)
 }
 
-fn items_by_value(obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<Option<Vec<Value>>> {
+fn items_by_value(obj: &Bound<'_, PyAny>, mode: Mode, depth: u32) -> PyResult<Option<Vec<Value>>> {
     let mut items = Vec::new();
     for item in obj.try_iter()? {
-        match by_value(&item?, Mode::Result, depth + 1)? {
+        match by_value(&item?, mode, depth + 1)? {
             Some(v) => items.push(v),
             None => return Ok(None),
         }

@@ -140,7 +140,9 @@ fn plain_value(py: Python<'_>, value: &Value) -> Option<Py<PyAny>> {
 /// The failure report of a Python exception raised while serving.
 pub(crate) fn failure(py: Python<'_>, err: &PyErr) -> Failure {
     let h = helpers(py);
-    let described = h.describe_exception.call1(py, (err.value(py),));
+    let described = h
+        .describe_exception
+        .call1(py, (err.value(py), err.traceback(py)));
     let Ok(described) = described else {
         return Failure::new(ErrorKind::Remote, "builtins.Exception", err.to_string());
     };

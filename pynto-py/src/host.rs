@@ -29,13 +29,16 @@ pub(crate) struct Policy {
     pub object: Py<PyAny>,
 }
 
+/// A proxy class built from a type description, and what it knows of the remote type.
+pub(crate) type ProxyClass = (Py<PyType>, Arc<TypeInfo>);
+
 /// What one connection keeps on the Python side: policy, proxies and proxy classes.
 pub(crate) struct ConnState {
     pub policy: Policy,
     /// oid -> weak reference to its live proxy, so one remote object is one proxy.
     pub proxies: Mutex<HashMap<Oid, Py<PyWeakrefReference>>>,
     /// Proxy classes built from the peer's type descriptions.
-    pub classes: Mutex<HashMap<TypeId, (Py<PyType>, Arc<TypeInfo>)>>,
+    pub classes: Mutex<HashMap<TypeId, ProxyClass>>,
     /// The Python `Connection` object, weakly (it owns the session, which owns this).
     pub connection: OnceLock<Py<PyWeakrefReference>>,
 }
@@ -227,33 +230,11 @@ impl PyHost {
             Op::Contains(item) => Ok(pyo3::types::PyBool::new(py, target.contains(arg(&item)?)?)
                 .to_owned()
                 .into_any()),
-            Op::Compare(cmp, other) => target.rich_compare(arg(&other)?, compare_op(cmp)),
-            Op::Binary(bin, form, other) => {
-                let other = arg(&other)?;
-                let (name, inplace) = binary_name(bin);
-                match form {
-                    BinaryForm::Plain if bin == BinaryOp::DivMod => h
-                        .builtins
-                        .bind(py)
-                        .getattr("divmod")?
-                        .call1((target, other)),
-                    BinaryForm::Reflected if bin == BinaryOp::DivMod => h
-                        .builtins
-                        .bind(py)
-                        .getattr("divmod")?
-                        .call1((other, target)),
-                    BinaryForm::Plain => h.operator.bind(py).getattr(name)?.call1((target, other)),
-                    BinaryForm::Reflected => {
-                        h.operator.bind(py).getattr(name)?.call1((other, target))
-                    }
-                    BinaryForm::InPlace => match inplace {
-                        Some(iname) => h.operator.bind(py).getattr(iname)?.call1((target, other)),
-                        None => Err(pyo3::exceptions::PyTypeError::new_err(
-                            "divmod has no in-place form",
-                        )),
-                    },
-                }
-            }
+            // The target's own special method, exactly: the caller's interpreter does the
+            // reflected and fallback dance, so a NotImplemented goes back as it is (doing it
+            // here too could bounce between two proxies forever).
+            Op::Compare(cmp, other) => special(target, compare_name(cmp), arg(&other)?),
+            Op::Binary(bin, form, other) => special(target, &binary_name(bin, form), arg(&other)?),
             Op::Unary(u) => unary(py, h, target, u),
             Op::Enter => target.call_method0("__enter__"),
             Op::Exit(a, b, c) => target.call_method1("__exit__", (arg(&a)?, arg(&b)?, arg(&c)?)),
@@ -354,36 +335,57 @@ fn next_batch(
     result.map_err(|e| errors::failure(py, &e))
 }
 
-fn compare_op(op: CompareOp) -> pyo3::basic::CompareOp {
-    use pyo3::basic::CompareOp as C;
-    match op {
-        CompareOp::Lt => C::Lt,
-        CompareOp::Le => C::Le,
-        CompareOp::Eq => C::Eq,
-        CompareOp::Ne => C::Ne,
-        CompareOp::Gt => C::Gt,
-        CompareOp::Ge => C::Ge,
+/// `type(target).name(target, other)`, or NotImplemented if the type has no such method.
+fn special<'py>(
+    target: &Bound<'py, PyAny>,
+    name: &str,
+    other: Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = target.py();
+    match target.get_type().getattr(name) {
+        Ok(method) => method.call1((target, other)),
+        Err(e) if e.is_instance_of::<pyo3::exceptions::PyAttributeError>(py) => {
+            Ok(py.NotImplemented().into_bound(py))
+        }
+        Err(e) => Err(e),
     }
 }
 
-/// The `operator` function of a binary operator, and of its in-place form.
-fn binary_name(op: BinaryOp) -> (&'static str, Option<&'static str>) {
+fn compare_name(op: CompareOp) -> &'static str {
     match op {
-        BinaryOp::Add => ("add", Some("iadd")),
-        BinaryOp::Sub => ("sub", Some("isub")),
-        BinaryOp::Mul => ("mul", Some("imul")),
-        BinaryOp::MatMul => ("matmul", Some("imatmul")),
-        BinaryOp::TrueDiv => ("truediv", Some("itruediv")),
-        BinaryOp::FloorDiv => ("floordiv", Some("ifloordiv")),
-        BinaryOp::Mod => ("mod", Some("imod")),
-        BinaryOp::DivMod => ("divmod", None),
-        BinaryOp::Pow => ("pow", Some("ipow")),
-        BinaryOp::LShift => ("lshift", Some("ilshift")),
-        BinaryOp::RShift => ("rshift", Some("irshift")),
-        BinaryOp::And => ("and_", Some("iand")),
-        BinaryOp::Xor => ("xor", Some("ixor")),
-        BinaryOp::Or => ("or_", Some("ior")),
+        CompareOp::Lt => "__lt__",
+        CompareOp::Le => "__le__",
+        CompareOp::Eq => "__eq__",
+        CompareOp::Ne => "__ne__",
+        CompareOp::Gt => "__gt__",
+        CompareOp::Ge => "__ge__",
     }
+}
+
+/// The special method of a binary operator in one of its forms, e.g. `__radd__`.
+fn binary_name(op: BinaryOp, form: BinaryForm) -> String {
+    let stem = match op {
+        BinaryOp::Add => "add",
+        BinaryOp::Sub => "sub",
+        BinaryOp::Mul => "mul",
+        BinaryOp::MatMul => "matmul",
+        BinaryOp::TrueDiv => "truediv",
+        BinaryOp::FloorDiv => "floordiv",
+        BinaryOp::Mod => "mod",
+        BinaryOp::DivMod => "divmod",
+        BinaryOp::Pow => "pow",
+        BinaryOp::LShift => "lshift",
+        BinaryOp::RShift => "rshift",
+        BinaryOp::And => "and",
+        BinaryOp::Xor => "xor",
+        BinaryOp::Or => "or",
+    };
+    let prefix = match form {
+        BinaryForm::Plain => "",
+        BinaryForm::Reflected => "r",
+        BinaryForm::InPlace => "i",
+    };
+    format!("__{prefix}{stem}__")
 }
 
 fn unary<'py>(

@@ -411,7 +411,8 @@ impl Proxy {
     }
 }
 
-/// `proxy.method`, bound: calling it is one `CallMethod` round trip.
+// `proxy.method`, bound: calling it is one `CallMethod` round trip. (No `///` doc: a class
+// docstring would shadow the `__doc__` getter, which returns the remote method's.)
 #[pyclass(frozen, module = "pynto")]
 pub struct BoundMethod {
     proxy: Py<Proxy>,
@@ -442,13 +443,31 @@ impl BoundMethod {
     }
 
     #[getter]
-    fn __name__(&self, py: Python<'_>) -> Py<PyString> {
-        self.name.clone_ref(py)
-    }
-
-    #[getter]
     fn __self__(&self, py: Python<'_>) -> Py<Proxy> {
         self.proxy.clone_ref(py)
+    }
+
+    /// The remote method's docstring.
+    #[getter]
+    fn __doc__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.fetch(py)?.getattr("__doc__")
+    }
+
+    /// Any other attribute is the remote method object's (one round trip to fetch it).
+    fn __getattr__<'py>(
+        &self,
+        py: Python<'py>,
+        name: &Bound<'py, PyString>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.fetch(py)?.getattr(name)
+    }
+}
+
+impl BoundMethod {
+    /// The remote method itself, as a proxy.
+    fn fetch<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let name = self.name.bind(py).to_str()?.to_owned();
+        self.proxy.get().op(py, Op::GetAttr(name))
     }
 }
 

@@ -49,7 +49,8 @@ impl Accepted {
 /// A listening socket with its accept loop.
 #[pyclass(frozen, module = "pynto._pynto")]
 pub struct Server {
-    listener: Arc<Listener>,
+    /// Taken (and so closed) by `close`.
+    listener: Mutex<Option<Arc<Listener>>>,
     address: String,
     stopping: Arc<AtomicBool>,
     loop_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -91,7 +92,7 @@ impl Server {
             })?;
         let address = listener.local_addr();
         Ok(Server {
-            listener: Arc::new(listener),
+            listener: Mutex::new(Some(Arc::new(listener))),
             address,
             stopping: Arc::new(AtomicBool::new(false)),
             loop_thread: Mutex::new(None),
@@ -111,7 +112,12 @@ impl Server {
         if slot.is_some() {
             return Ok(());
         }
-        let (listener, stopping) = (Arc::clone(&self.listener), Arc::clone(&self.stopping));
+        let listener = self
+            .listener
+            .lock()
+            .clone()
+            .ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("the server is closed"))?;
+        let stopping = Arc::clone(&self.stopping);
         let on_accept = Arc::new(on_accept);
         let handle = std::thread::Builder::new()
             .name("pynto-accept".into())
@@ -133,6 +139,8 @@ impl Server {
                 let _ = handle.join();
             });
         }
+        // The last reference: the socket closes (and a Unix socket's file goes).
+        self.listener.lock().take();
     }
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -191,3 +192,61 @@ def test_connect_subprocess_with_token(monkeypatch):
             "--token-env", "PYNTO_TEST_TOKEN"]
     with pynto.connect_subprocess(argv, token=TOKEN) as conn:
         assert conn.eval("2 ** 10") == 1024
+
+
+# --------------------------------------------------------------------------- TLS
+
+
+def _openssl(*args: str, cwd) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory):
+    """A CA, a server certificate for 127.0.0.1 / localhost and a client certificate."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    d = tmp_path_factory.mktemp("tls")
+    (d / "server.ext").write_text(
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
+    (d / "client.ext").write_text("basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n")
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=pynto test CA",
+             cwd=d)
+    for name in ("server", "client"):
+        _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                 "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}", cwd=d)
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                 "-CAcreateserial", "-out", f"{name}.pem", "-days", "2",
+                 "-extfile", f"{name}.ext", cwd=d)
+    return d
+
+
+def test_tls_connection(certificates):
+    d = certificates
+    with ServerProcess("--classic", "--port", "0", "--tls-cert", str(d / "server.pem"),
+                       "--tls-key", str(d / "server.key")) as server:
+        host, port = _host_port(server.address.replace("tls://", "tcp://"))
+        tls = pynto.TLS(ca=str(d / "ca.pem"))
+        with pynto.connect(f"tls://127.0.0.1:{port}", tls=tls) as conn:
+            assert conn.modules.os.getpid() == server.proc.pid
+        # A client that does not speak TLS gets nothing.
+        with pytest.raises((ConnectionError, pynto.ProtocolError, OSError)):
+            with pynto.connect(f"127.0.0.1:{port}") as conn:
+                conn.eval("1")
+
+
+def test_tls_with_client_certificates(certificates):
+    d = certificates
+    with ServerProcess("--classic", "--port", "0", "--tls-cert", str(d / "server.pem"),
+                       "--tls-key", str(d / "server.key"), "--tls-ca", str(d / "ca.pem")) as server:
+        _, port = _host_port(server.address.replace("tls://", "tcp://"))
+        address = f"tls://127.0.0.1:{port}"
+        client_tls = pynto.TLS(ca=str(d / "ca.pem"), cert=str(d / "client.pem"),
+                               key=str(d / "client.key"))
+        with pynto.connect(address, tls=client_tls) as conn:
+            assert conn.eval("6 * 7") == 42
+        with pytest.raises((ConnectionError, pynto.ProtocolError, OSError)):
+            with pynto.connect(address, tls=pynto.TLS(ca=str(d / "ca.pem"))) as conn:
+                conn.eval("1")

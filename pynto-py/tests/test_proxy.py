@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections.abc
-import gc
 import math
 import operator
 import sys
@@ -52,7 +51,6 @@ def test_by_value_arrives_by_value_on_the_other_side(root, value):
 
 
 def test_big_ints_computed_remotely(root):
-    assert sys.get_int_max_str_digits() in (0, 4300) or True
     assert root.add(BIG, 1) == BIG + 1
     assert root.double(-BIG) == -2 * BIG
     assert root.add(2**64, 2**64) == 2**65
@@ -262,7 +260,7 @@ def test_in_place_operators(root):
         if name == "divmod":
             continue
         rec = root.recorder()
-        fn = getattr(operator, "i" + (name if name not in ("and", "or") else name + "_"))
+        fn = getattr(operator, "i" + name)
         assert fn(rec, 5) == ("i" + name, 5), name
     rec = root.recorder()
     rec += 1
@@ -392,16 +390,6 @@ def test_the_peer_sees_one_proxy_per_local_object(root):
     root.forget()
 
 
-def test_identity_does_not_outlive_the_proxy(root):
-    first = root.new_counter(5)
-    ident = id(first)
-    del first
-    gc.collect()
-    # A new remote object after the first was released: a new proxy, equal behaviour.
-    assert root.new_counter(5).value == 5
-    assert isinstance(ident, int)
-
-
 # --------------------------------------------------------------------------- obtain / deliver
 
 
@@ -429,11 +417,23 @@ def test_obtain_with_allow_pickle():
             assert local == collections.deque([1, 2])
 
 
-def test_deliver_to_classic(classic, classic_server):
+def test_deliver_to_classic(classic):
     local = {"k": [1, 2]}
     remote = pynto.deliver(classic, local)
     assert pynto.is_proxy(remote)
-    assert remote == {"k": [1, 2]}
+    assert sorted(remote) == ["k"]
+    assert remote["k"] == [1, 2]
     remote["k"].append(3)
+    assert remote["k"] == [1, 2, 3]
     assert local == {"k": [1, 2]}
     assert classic.builtins.type(remote).__name__ == "dict"
+
+
+def test_comparison_with_nested_containers(classic):
+    # Locally these are plain comparisons; through a proxy they must give the same answers
+    # (and never bounce the comparison back and forth between the two sides).
+    remote = classic.eval("{'k': [1, 2]}")
+    assert remote == {"k": [1, 2]}
+    assert remote != {"k": [3]}
+    assert classic.eval("[[1], [2]]") == [[1], [2]]
+    assert classic.eval("[[1], [2]]") != [[1], [3]]

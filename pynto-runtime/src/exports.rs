@@ -146,9 +146,9 @@ impl<O: Clone> Exports<O> {
         }
     }
 
-    /// Exported objects, the root included.
-    pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+    /// Objects the peer holds references to (the root only while it does).
+    pub(crate) fn live(&self) -> usize {
+        self.entries.values().filter(|e| e.sent > 0).count()
     }
 
     /// Empty the table (the connection closed), returning the objects to drop.

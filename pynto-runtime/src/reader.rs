@@ -51,7 +51,7 @@ pub(crate) fn run<H: Host>(session: Session<H>, mut reader: Box<dyn FrameReader>
             Err(e) => break protocol(format!("the peer sent a malformed message: {e}")),
         };
         if let Err(reason) = handle(inner, msg) {
-            break reason;
+            break *reason;
         }
     };
     inner.close(reason.0, reason.1);
@@ -62,14 +62,15 @@ fn protocol(why: String) -> (Error, Option<String>) {
     (Error::Protocol(why.clone()), Some(why))
 }
 
-type Violation = (Error, Option<String>);
+/// Why the connection must close: the error for waiting callers, and the Goodbye to send.
+type Violation = Box<(Error, Option<String>)>;
 
 fn handle<H: Host>(inner: &Arc<Inner<H>>, msg: Message) -> Result<(), Violation> {
     match msg {
         Message::Request(request) => accept_request(inner, request),
         Message::Reply { seq, value } => {
-            let incoming =
-                resolve(inner, std::slice::from_ref(&value)).map_err(|e| protocol(e.message))?;
+            let incoming = resolve(inner, std::slice::from_ref(&value))
+                .map_err(|e| Box::new(protocol(e.message)))?;
             deliver(inner, seq, Ok(Answer { value, incoming }));
             Ok(())
         }
@@ -94,12 +95,12 @@ fn handle<H: Host>(inner: &Arc<Inner<H>>, msg: Message) -> Result<(), Violation>
             } else {
                 format!("the peer closed the connection: {reason}")
             };
-            Err((Error::ConnectionClosed(why), None))
+            Err(Box::new((Error::ConnectionClosed(why), None)))
         }
-        other @ Message::Hello(_) => Err(protocol(format!(
+        other @ Message::Hello(_) => Err(Box::new(protocol(format!(
             "unexpected {} after the handshake",
             message_name(&other)
-        ))),
+        )))),
     }
 }
 
@@ -129,7 +130,7 @@ fn release<H: Host>(inner: &Inner<H>, pairs: &[(Oid, u64)]) -> Result<(), Violat
     };
     // Host objects are dropped outside the table lock.
     drop(dropped);
-    outcome.map_err(protocol)
+    outcome.map_err(|why| Box::new(protocol(why)))
 }
 
 /// Count the references in `values` in wire order and look up returned local objects.

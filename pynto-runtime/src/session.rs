@@ -51,7 +51,7 @@ impl<H: Host> Clone for Session<H> {
 /// Counters of one session, for `conn.stats()` and for tests.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Objects this side holds alive for the peer, the root excluded.
+    /// Objects this side holds alive for the peer (the root counts while the peer holds it).
     pub exported: usize,
     /// Live handles to the peer's objects.
     pub imported: usize,
@@ -337,7 +337,7 @@ impl<H: Host> Session<H> {
     pub fn stats(&self) -> Stats {
         let core = &self.inner.core;
         Stats {
-            exported: self.inner.exports.lock().len().saturating_sub(1),
+            exported: self.inner.exports.lock().live(),
             imported: core.imports.lock().len(),
             requests_sent: core.requests_sent.load(Ordering::Relaxed),
             requests_served: core.requests_served.load(Ordering::Relaxed),

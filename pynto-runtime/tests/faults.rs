@@ -23,10 +23,13 @@ fn add(root: &pynto_runtime::Remote<pynto_runtime::native::NativeHost>) -> Resul
 fn a_call_waiting_when_the_server_closes_fails_promptly_with_connection_closed() {
     for transport in ["memory", "tcp"] {
         let gate = Gate::new();
-        let (client, server) = match transport {
-            "memory" => memory_pair(Object::unit(), gated_service(gate.clone())),
-            _ => tcp_pair(Object::unit(), gated_service(gate.clone())),
-        };
+        let (client, server) = relayed_pair(
+            transport,
+            Object::unit(),
+            gated_service(gate.clone()),
+            Config::default(),
+            Config::default(),
+        );
         let root = client.root().unwrap();
         let waiting = {
             let root = root.clone();
@@ -114,7 +117,13 @@ fn a_call_waiting_when_the_peer_shuts_its_tcp_socket_fails_with_connection_close
 #[test]
 fn close_fails_every_waiting_call_at_once() {
     let gate = Gate::new();
-    let (client, server) = tcp_pair(Object::unit(), gated_service(gate.clone()));
+    let (client, server) = relayed_pair(
+        "tcp",
+        Object::unit(),
+        gated_service(gate.clone()),
+        Config::default(),
+        Config::default(),
+    );
     let root = client.root().unwrap();
     let waiting: Vec<_> = (0..4)
         .map(|_| {
@@ -154,14 +163,12 @@ fn close_fails_every_waiting_call_at_once() {
 #[test]
 fn a_call_past_its_timeout_fails_with_timeout_cancels_and_the_connection_stays() {
     let gate = Gate::new();
-    let (a, b) = pynto_transport::memory::pair();
     let client_config = Config {
         call_timeout: Some(Duration::from_millis(100)),
         ..Config::default()
     };
-    let (client, server) = connect_over(
-        Box::new(a),
-        Box::new(b),
+    let (client, server) = relayed_pair(
+        "memory",
         Object::unit(),
         gated_service(gate.clone()),
         client_config,
@@ -198,7 +205,13 @@ fn a_call_past_its_timeout_fails_with_timeout_cancels_and_the_connection_stays()
 #[tokio::test(start_paused = true)]
 async fn an_async_call_dropped_by_a_tokio_timeout_under_paused_time_sends_cancel() {
     let gate = Gate::new();
-    let (client, server) = memory_pair(Object::unit(), gated_service(gate.clone()));
+    let (client, server) = relayed_pair(
+        "memory",
+        Object::unit(),
+        gated_service(gate.clone()),
+        Config::default(),
+        Config::default(),
+    );
     let root = client.root_async().await.unwrap();
     let (real, virtual_time) = (Instant::now(), tokio::time::Instant::now());
     let outcome = tokio::time::timeout(
@@ -290,10 +303,8 @@ fn a_long_call_survives_short_liveness_settings_because_pings_are_answered() {
         std::thread::sleep(Duration::from_millis(1500));
         Ok(Value::Str("done".into()).into())
     }));
-    let (a, b) = pynto_transport::memory::pair();
-    let (client, server) = connect_over(
-        Box::new(a),
-        Box::new(b),
+    let (client, server) = relayed_pair(
+        "tcp",
         Object::unit(),
         slow,
         short_liveness(),

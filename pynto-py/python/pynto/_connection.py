@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import _pynto
-from ._errors import ProtocolError
+from ._errors import ConnectionClosed, ProtocolError
 from ._service import ClassicService, Service, policy_for, teleport_source
 
 __all__ = ["TLS", "Connection", "connect", "connect_subprocess", "connect_thread"]
@@ -78,6 +78,8 @@ class Connection(_pynto.Connection):
     @property
     def root(self) -> Any:
         """The peer's root object (its service instance), as a proxy."""
+        if self.closed:
+            raise ConnectionClosed(self.close_reason or "the connection is closed")
         root = self._root
         if root is None:
             with self._root_lock:
@@ -106,7 +108,7 @@ class Connection(_pynto.Connection):
     @property
     def namespace(self) -> Any:
         """The per-connection namespace of ``eval``/``execute`` on the peer (classic)."""
-        return self._classic().namespace()
+        return self._classic().namespace
 
     def eval(self, expression: str) -> Any:
         """Evaluate ``expression`` on the peer, in this connection's namespace (classic)."""

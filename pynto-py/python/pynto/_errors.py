@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import sys
 import traceback as _traceback
+from typing import Any
 
 __all__ = [
     "AccessDenied",
@@ -125,16 +126,23 @@ def remote_exception(kind: str, type_name: str, message: str, args: tuple, remot
             try:
                 exc = sub(*args) if args or not message else sub(message)
             except Exception:
-                exc = RemoteError(type_name, message, remote_tb)
+                # A constructor with other parameters (e.g. JSONDecodeError): make the
+                # instance without running it; its args still carry the message.
+                try:
+                    exc = sub.__new__(sub, *(args or (message,)))
+                except Exception:
+                    exc = RemoteError(type_name, message, remote_tb)
     exc.remote_traceback = remote_tb  # type: ignore[attr-defined]
     exc.remote_type = type_name  # type: ignore[attr-defined]
     return exc
 
 
 _BY_VALUE = (type(None), bool, int, float, str, bytes)
+# A traceback relayed through many peers is cut to this many characters.
+_MAX_TRACEBACK = 64 * 1024
 
 
-def describe_exception(exc: BaseException) -> tuple[str, str, str, tuple, str]:
+def describe_exception(exc: BaseException, tb: Any = None) -> tuple[str, str, str, tuple, str]:
     """(kind, qualified type, message, by-value args, formatted traceback) of an exception
     raised while serving (called by the compiled module)."""
     cls = type(exc)
@@ -151,5 +159,13 @@ def describe_exception(exc: BaseException) -> tuple[str, str, str, tuple, str]:
         message = cls.__str__(exc) if cls in _remote_classes.values() else str(exc)
     except Exception:
         message = repr(exc)
-    tb = "".join(_traceback.format_exception(cls, exc, exc.__traceback__))
-    return kind, type_name, message, args, tb
+    text = "".join(_traceback.format_exception(cls, exc, tb if tb is not None else exc.__traceback__))
+    earlier = getattr(exc, "remote_traceback", "")
+    if earlier:
+        # The exception came from a further peer: keep its story too.
+        text = earlier.rstrip() + "\n\n========= Relayed through =========\n" + text
+    if len(text) > _MAX_TRACEBACK:
+        text = text[: _MAX_TRACEBACK // 2] + "\n[... traceback cut ...]\n" + text[-_MAX_TRACEBACK // 2 :]
+    if len(message) > _MAX_TRACEBACK:
+        message = message[:_MAX_TRACEBACK] + " [...]"
+    return kind, type_name, message, args, text

@@ -17,9 +17,8 @@ _DIRECT = {
     "__getitem__", "__setitem__", "__delitem__", "__contains__", "__enter__", "__exit__",
 }
 _CANDIDATES = sorted(_DIRECT | set(op.COMPARE) | set(op.BINARY) | set(op.UNARY))
-# Defaults every object has: forwarding them would only add round trips (the proxy is unique
-# per remote object, so identity, equality and hashing by identity still agree).
-_DEFAULTS = {name: getattr(object, name, None) for name in _CANDIDATES}
+# Special methods only `object` defines are not forwarded: they would only add round trips
+# (the proxy is unique per remote object, so identity, equality and hashing still agree).
 
 _ABCS = [
     "Callable", "Iterable", "Iterator", "Reversible", "Generator", "Sized", "Container", "Collection",
@@ -44,12 +43,13 @@ def describe(obj, policy) -> tuple:
     cls = type(obj)
     dunders = []
     for name in _CANDIDATES:
-        attr = getattr(cls, name, None)
-        if attr is None:
+        owner = _defining_class(cls, name)
+        if owner is None or (owner is object and name != "__repr__"):
             continue
-        if name in ("__repr__",) or attr is not _DEFAULTS.get(name):
-            dunders.append(name)
-    if getattr(cls, "__hash__", None) is None:
+        if vars(owner)[name] is None:
+            continue
+        dunders.append(name)
+    if _defining_class(cls, "__hash__") is not None and vars(_defining_class(cls, "__hash__"))["__hash__"] is None:
         dunders.append("__unhashable__")
     methods = []
     for name in exposed_names(obj, policy):
@@ -62,6 +62,14 @@ def describe(obj, policy) -> tuple:
             methods.append(name)
     abcs = [name for name in _ABCS if isinstance(obj, getattr(collections.abc, name))]
     return cls.__module__, cls.__qualname__, dunders, methods, abcs
+
+
+def _defining_class(cls: type, name: str):
+    """The class in ``cls``'s MRO that defines ``name`` (metaclass attributes do not count)."""
+    for klass in cls.__mro__:
+        if name in vars(klass):
+            return klass
+    return None
 
 
 def _instance_shadows(obj, name: str) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 
 from . import _pynto
 from ._connection import TLS, Connection, _bind, _service_name
-from ._errors import ProtocolError
+from ._errors import ConnectionClosed, ProtocolError
 from ._service import policy_for
 
 __all__ = ["Server", "serve_stdio"]
@@ -151,4 +151,8 @@ def serve_stdio(service: Any, token: str | None = None, **policy: bool) -> None:
     def opened(conn: Connection) -> None:
         _bind(conn, instance)
 
-    _pynto.serve_stdio(Connection, instance, pol, token=token, service_name=_service_name(instance), on_open=opened)
+    try:
+        _pynto.serve_stdio(Connection, instance, pol, token=token, service_name=_service_name(instance), on_open=opened)
+    except ConnectionClosed:
+        # The peer went away before or during the handshake: nothing to serve.
+        log.info("pynto: the stdio peer closed the connection")

@@ -236,7 +236,8 @@ def teleport_source(func: Callable[..., Any]) -> tuple[str, str]:
     if free:
         raise TypeError(
             f"cannot teleport {func.__qualname__}(): it is a closure over "
-            f"{', '.join(free)}; pass those as arguments or import them inside the function"
+            f"{', '.join(free)}; pass {'it' if len(free) == 1 else 'them'} as arguments or "
+            f"import inside the function"
         )
     try:
         source = inspect.getsource(func)

@@ -326,3 +326,73 @@ pub mod raw {
         )
     }
 }
+
+/// What the relay xors into every request's chain id.
+pub const CHAIN_RENAME: u64 = 0x5a5a_0000_0000_0000;
+
+/// Join `a` and `b` with two relay threads that pass every frame on, renaming the chain of each
+/// request as it crosses (xor with [`CHAIN_RENAME`], so a chain comes back as itself).
+///
+/// Both sessions of a test share this process's chain table, so without the renaming a request
+/// the server receives names the chain of the client thread waiting for it, and runs on that
+/// thread, as a call to a local object would. Through the relay the two sessions route chains as
+/// two processes do: the server serves on its own threads, and callbacks still find the caller.
+/// When either side ends, the relay shuts the other.
+pub fn relay(a: Box<dyn Transport>, b: Box<dyn Transport>) {
+    use pynto_transport::{FrameReader, FrameWriter};
+    fn pump(mut from: Box<dyn FrameReader>, mut to: Box<dyn FrameWriter>) {
+        while let Ok(Some(frame)) = from.recv() {
+            let frame = match pynto_proto::decode(&frame, &pynto_proto::Limits::default()) {
+                Ok(pynto_proto::Message::Request(mut request)) => {
+                    request.chain ^= CHAIN_RENAME;
+                    pynto_proto::encode(&pynto_proto::Message::Request(request))
+                }
+                _ => frame,
+            };
+            if to.send(&frame).is_err() {
+                break;
+            }
+        }
+        to.shutdown();
+    }
+    let (a_reader, a_writer) = a.split();
+    let (b_reader, b_writer) = b.split();
+    std::thread::spawn(move || pump(a_reader, b_writer));
+    std::thread::spawn(move || pump(b_reader, a_writer));
+}
+
+/// A (client, server) pair as if in two processes (see [`relay`]): the client's transport is
+/// `"memory"` or `"tcp"` (loopback), the server's a memory pair behind the relay.
+pub fn relayed_pair(
+    transport: &str,
+    client_root: Object,
+    server_root: Object,
+    client: Config,
+    server: Config,
+) -> (S, S) {
+    let (near, far) = pynto_transport::memory::pair();
+    let client_end: Box<dyn Transport> = match transport {
+        "memory" => {
+            let (a, b) = pynto_transport::memory::pair();
+            relay(Box::new(b), Box::new(near));
+            Box::new(a)
+        }
+        "tcp" => {
+            let acceptor = pynto_transport::tcp::TcpAcceptor::bind("127.0.0.1:0").unwrap();
+            let addr = acceptor.socket_addr().unwrap();
+            let accepted = std::thread::spawn(move || acceptor.accept().unwrap());
+            let a = pynto_transport::tcp::TcpTransport::connect(addr).unwrap();
+            relay(accepted.join().unwrap(), Box::new(near));
+            Box::new(a)
+        }
+        other => panic!("no transport {other:?}"),
+    };
+    connect_over(
+        client_end,
+        Box::new(far),
+        client_root,
+        server_root,
+        client,
+        server,
+    )
+}
