@@ -39,6 +39,9 @@ pub(crate) struct ConnState {
     pub proxies: Mutex<HashMap<Oid, Py<PyWeakrefReference>>>,
     /// Proxy classes built from the peer's type descriptions.
     pub classes: Mutex<HashMap<TypeId, ProxyClass>>,
+    /// Access decisions already made: (type address, name) -> (the type, kept alive so its
+    /// address is not reused; the real attribute name).
+    pub resolved: Mutex<HashMap<(usize, String), (Py<PyType>, Py<PyString>)>>,
     /// The Python `Connection` object, weakly (it owns the session, which owns this).
     pub connection: OnceLock<Py<PyWeakrefReference>>,
 }
@@ -49,6 +52,7 @@ impl ConnState {
             policy,
             proxies: Mutex::new(HashMap::new()),
             classes: Mutex::new(HashMap::new()),
+            resolved: Mutex::new(HashMap::new()),
             connection: OnceLock::new(),
         })
     }
@@ -268,21 +272,56 @@ impl PyHost {
         target: &Bound<'py, PyAny>,
         name: &str,
     ) -> PyResult<Bound<'py, PyString>> {
-        if self.state.policy.classic {
+        let ty = target.get_type();
+        let key = (ty.as_ptr() as usize, name.to_owned());
+        let cached = self
+            .state
+            .resolved
+            .lock()
+            .get(&key)
+            .map(|(_, real)| real.clone_ref(py));
+        if let Some(real) = cached {
+            if !instance_overrides(target, name)? {
+                return Ok(real.into_bound(py));
+            }
+        }
+        let real = if self.state.policy.classic {
             // Full access, but a service's `exposed_x` still answers for `x`.
             let prefixed = format!("exposed_{name}");
-            if !name.starts_with('_') && target.get_type().hasattr(prefixed.as_str())? {
-                return Ok(PyString::new(py, &prefixed));
+            if !name.starts_with('_') && ty.hasattr(prefixed.as_str())? {
+                PyString::new(py, &prefixed)
+            } else {
+                PyString::new(py, name)
             }
-            return Ok(PyString::new(py, name));
-        }
-        let real =
+        } else {
             helpers(py)
                 .resolve_attr
                 .bind(py)
-                .call1((target, name, &self.state.policy.object))?;
-        Ok(real.cast_into::<PyString>()?)
+                .call1((target, name, &self.state.policy.object))?
+                .cast_into::<PyString>()?
+        };
+        // The decision depends on the type alone unless the instance itself carries the name;
+        // the cache holds the type, so its address cannot be reused while cached.
+        if !instance_overrides(target, name)? {
+            self.state
+                .resolved
+                .lock()
+                .insert(key, (ty.unbind(), real.clone().unbind()));
+        }
+        Ok(real)
     }
+}
+
+/// True if `target`'s own `__dict__` holds `name` or `exposed_name`, which could change the
+/// access decision made for its type.
+fn instance_overrides(target: &Bound<'_, PyAny>, name: &str) -> PyResult<bool> {
+    let Ok(dict) = target.getattr(pyo3::intern!(target.py(), "__dict__")) else {
+        return Ok(false);
+    };
+    let Ok(dict) = dict.cast_into::<PyDict>() else {
+        return Ok(false);
+    };
+    Ok(dict.contains(name)? || dict.contains(format!("exposed_{name}"))?)
 }
 
 fn unbox_args<'py>(

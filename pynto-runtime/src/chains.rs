@@ -150,11 +150,19 @@ fn new_chain_id() -> ChainId {
     (salt & 0xffff_ffff_0000_0000) | (NEXT.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff)
 }
 
-/// The process-wide map from chain to the thread waiting on it.
+/// The process-wide map from chain to the threads waiting on it.
+///
+/// Usually one thread waits on a chain, however deeply nested its waits. Two can: a thread's
+/// chain goes out with an async call, a pool worker adopts it to serve the peer's callback and
+/// makes a blocking call, and meanwhile the first thread makes a blocking call too. Each waiter
+/// is listed with its own nesting depth, so one leaving never strands jobs routed for the other.
 #[derive(Default)]
 pub(crate) struct ChainTable {
-    waiting: Mutex<HashMap<ChainId, (Arc<ParkSlot>, usize)>>,
+    waiting: Mutex<HashMap<ChainId, Waiters>>,
 }
+
+/// The threads waiting on one chain: their slots and nesting depths, in the order they began.
+type Waiters = Vec<(Arc<ParkSlot>, usize)>;
 
 /// The process's chain table.
 pub(crate) fn chain_table() -> &'static ChainTable {
@@ -163,20 +171,27 @@ pub(crate) fn chain_table() -> &'static ChainTable {
 }
 
 impl ChainTable {
-    /// Register that the current thread waits on `chain` (nested waits count up).
+    /// Register that the current thread, parking in `slot`, waits on `chain` (nested waits
+    /// count up).
     pub(crate) fn enter(&'static self, chain: ChainId, slot: &Arc<ParkSlot>) -> ChainGuard {
         let mut waiting = self.waiting.lock();
-        let entry = waiting
-            .entry(chain)
-            .or_insert_with(|| (Arc::clone(slot), 0));
-        entry.1 += 1;
-        ChainGuard { table: self, chain }
+        let waiters = waiting.entry(chain).or_default();
+        match waiters.iter_mut().find(|(s, _)| Arc::ptr_eq(s, slot)) {
+            Some(waiter) => waiter.1 += 1,
+            None => waiters.push((Arc::clone(slot), 1)),
+        }
+        ChainGuard {
+            table: self,
+            chain,
+            slot: Arc::clone(slot),
+        }
     }
 
-    /// Run `job` on the thread waiting on `chain`, if there is one; otherwise hand it back.
+    /// Run `job` on a thread waiting on `chain` (the one that began waiting last), if there is
+    /// one; otherwise hand it back.
     pub(crate) fn route(&self, chain: ChainId, job: Job) -> Result<(), Job> {
         let waiting = self.waiting.lock();
-        match waiting.get(&chain) {
+        match waiting.get(&chain).and_then(|waiters| waiters.last()) {
             Some((slot, _)) => {
                 slot.push(job);
                 Ok(())
@@ -191,26 +206,40 @@ impl ChainTable {
     }
 }
 
-/// Unregisters a wait on drop; the outermost one moves leftover jobs to the pool.
+/// Unregisters a wait on drop; a thread's outermost one hands jobs left in its slot to another
+/// waiter of the chain, or to the pool.
 pub(crate) struct ChainGuard {
     table: &'static ChainTable,
     chain: ChainId,
+    slot: Arc<ParkSlot>,
 }
 
 impl Drop for ChainGuard {
     fn drop(&mut self) {
         let leftovers = {
             let mut waiting = self.table.waiting.lock();
-            let Some(entry) = waiting.get_mut(&self.chain) else {
+            let Some(waiters) = waiting.get_mut(&self.chain) else {
                 return;
             };
-            entry.1 -= 1;
-            if entry.1 > 0 {
+            let Some(index) = waiters.iter().position(|(s, _)| Arc::ptr_eq(s, &self.slot)) else {
+                return;
+            };
+            waiters[index].1 -= 1;
+            if waiters[index].1 > 0 {
                 return;
             }
-            let (slot, _) = waiting.remove(&self.chain).expect("entry present");
-            // Under the table lock: no new job can be routed to this slot from now on.
-            slot.drain()
+            waiters.remove(index);
+            // Under the table lock: no new job can be routed to this slot from now on. A thread
+            // waits on one chain at a time, so whatever is queued in its slot is of this chain.
+            let leftovers = self.slot.drain();
+            if let Some((next, _)) = waiters.last() {
+                for job in leftovers {
+                    next.push(job);
+                }
+                return;
+            }
+            waiting.remove(&self.chain);
+            leftovers
         };
         for job in leftovers {
             pool::spawn(job);

@@ -33,7 +33,12 @@ fn a_callback_reaches_the_thread_still_waiting_on_its_chain_after_another_waiter
                 // A nested blocking call to the peer, on the chain of the request being served.
                 let session = call.session().clone();
                 let answer = session
-                    .request(Target::Export(0), ask(2), session.boxer(), &CallOptions::default())
+                    .request(
+                        Target::Export(0),
+                        ask(2),
+                        session.boxer(),
+                        &CallOptions::default(),
+                    )
                     .map_err(|e| native::type_error(&e.to_string()))?;
                 Ok(answer.value.into())
             })
@@ -43,7 +48,10 @@ fn a_callback_reaches_the_thread_still_waiting_on_its_chain_after_another_waiter
             }),
     );
     // The raw peer answers no liveness pings; none are sent within the test.
-    let config = Config { liveness_interval: Duration::from_secs(600), ..Config::default() };
+    let config = Config {
+        liveness_interval: Duration::from_secs(600),
+        ..Config::default()
+    };
     let (session, mut peer) = accept_raw(root, config);
 
     // 1. An async call: the peer learns the test thread's chain; nobody waits on it.
@@ -54,9 +62,16 @@ fn a_callback_reaches_the_thread_still_waiting_on_its_chain_after_another_waiter
     };
 
     // 2. The peer calls back on that chain: a pool worker serves `work` and waits in `ask(2)`.
-    peer.send(&Message::Request(Request { seq: 1, chain, target: Target::Export(0), op: Op::CallMethod("work".into(), Args::default()) }));
+    peer.send(&Message::Request(Request {
+        seq: 1,
+        chain,
+        target: Target::Export(0),
+        op: Op::CallMethod("work".into(), Args::default()),
+    }));
     let worker_seq = match peer.expect() {
-        Message::Request(Request { seq, chain: c, op, .. }) if op == ask(2) && c == chain => seq,
+        Message::Request(Request {
+            seq, chain: c, op, ..
+        }) if op == ask(2) && c == chain => seq,
         other => panic!("expected ask(2) on the same chain, got {other:?}"),
     };
 
@@ -64,32 +79,70 @@ fn a_callback_reaches_the_thread_still_waiting_on_its_chain_after_another_waiter
     //    the peer is driven from there while this thread waits).
     let driver = std::thread::spawn(move || {
         let own_seq = match peer.expect() {
-            Message::Request(Request { seq, chain: c, op, .. }) if op == ask(3) && c == chain => seq,
+            Message::Request(Request {
+                seq, chain: c, op, ..
+            }) if op == ask(3) && c == chain => seq,
             other => panic!("expected ask(3) on the same chain, got {other:?}"),
         };
         // 4. The worker's call is answered first: it leaves its wait, and `work` replies.
-        peer.send(&Message::Reply { seq: worker_seq, value: Value::Int(20) });
+        peer.send(&Message::Reply {
+            seq: worker_seq,
+            value: Value::Int(20),
+        });
         match peer.expect() {
-            Message::Reply { seq: 1, value: Value::Int(20) } => {}
+            Message::Reply {
+                seq: 1,
+                value: Value::Int(20),
+            } => {}
             other => panic!("expected work's reply, got {other:?}"),
         }
         // 5. A callback within the test thread's call, on the chain.
-        peer.send(&Message::Request(Request { seq: 2, chain, target: Target::Export(0), op: Op::CallMethod("echo".into(), Args::default()) }));
+        peer.send(&Message::Request(Request {
+            seq: 2,
+            chain,
+            target: Target::Export(0),
+            op: Op::CallMethod("echo".into(), Args::default()),
+        }));
         let echoed = peer.recv_within(Duration::from_secs(5));
         // Answer the test thread's call (and the async one) whatever happened, so it ends.
-        peer.send(&Message::Reply { seq: own_seq, value: Value::Int(30) });
-        peer.send(&Message::Reply { seq: async_seq, value: Value::Int(10) });
+        peer.send(&Message::Reply {
+            seq: own_seq,
+            value: Value::Int(30),
+        });
+        peer.send(&Message::Reply {
+            seq: async_seq,
+            value: Value::Int(10),
+        });
         (echoed, peer)
     });
-    let answer = session.request(Target::Export(0), ask(3), session.boxer(), &CallOptions::default()).unwrap();
+    let answer = session
+        .request(
+            Target::Export(0),
+            ask(3),
+            session.boxer(),
+            &CallOptions::default(),
+        )
+        .unwrap();
     assert_eq!(answer.value, Value::Int(30));
     let (echoed, _peer) = driver.join().unwrap();
     match echoed {
-        Ok(Some(Message::Reply { seq: 2, value: Value::Str(s) })) if s == "echo" => {}
-        Err(()) => panic!("the callback was stranded: it did not run while its chain's remaining waiter waited"),
+        Ok(Some(Message::Reply {
+            seq: 2,
+            value: Value::Str(s),
+        })) if s == "echo" => {}
+        Err(()) => panic!(
+            "the callback was stranded: it did not run while its chain's remaining waiter waited"
+        ),
         other => panic!("expected echo's reply, got {other:?}"),
     }
-    assert_eq!(*echoed_on.lock().unwrap(), Some(std::thread::current().id()), "the callback ran on the thread waiting on its chain");
-    assert_eq!(futures::executor::block_on(pending).unwrap().value, Value::Int(10));
+    assert_eq!(
+        *echoed_on.lock().unwrap(),
+        Some(std::thread::current().id()),
+        "the callback ran on the thread waiting on its chain"
+    );
+    assert_eq!(
+        futures::executor::block_on(pending).unwrap().value,
+        Value::Int(10)
+    );
     assert_eq!(pynto_runtime::waiting_chains(), 0);
 }
