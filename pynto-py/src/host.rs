@@ -29,6 +29,9 @@ pub(crate) struct Policy {
     pub object: Py<PyAny>,
 }
 
+/// An access decision: the type it was made for (kept alive) and the real attribute name.
+pub(crate) type Resolved = (Py<PyType>, Py<PyString>);
+
 /// A proxy class built from a type description, and what it knows of the remote type.
 pub(crate) type ProxyClass = (Py<PyType>, Arc<TypeInfo>);
 
@@ -41,7 +44,7 @@ pub(crate) struct ConnState {
     pub classes: Mutex<HashMap<TypeId, ProxyClass>>,
     /// Access decisions already made: (type address, name) -> (the type, kept alive so its
     /// address is not reused; the real attribute name).
-    pub resolved: Mutex<HashMap<(usize, String), (Py<PyType>, Py<PyString>)>>,
+    pub resolved: Mutex<HashMap<(usize, String), Resolved>>,
     /// The Python `Connection` object, weakly (it owns the session, which owns this).
     pub connection: OnceLock<Py<PyWeakrefReference>>,
 }
