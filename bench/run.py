@@ -47,7 +47,7 @@ METRICS = [
     ("S9", "churn_imported_left", "client proxies still alive after the drop (root included)", "count"),
     ("S9", "held_server_bytes_per_ref", "server bytes per live reference (N held)", "bytes"),
     ("S9", "held_client_bytes_per_ref", "client bytes per live proxy (N held)", "bytes"),
-    ("S9", "held_dropped_rss_delta", "server RSS above baseline after the N are dropped", "bytes"),
+    ("S9", "held_dropped_rss_delta", "server RSS above baseline after the N are dropped (the allocator may keep freed pages)", "bytes"),
 ]
 UNITS = {"lat": "us", "ms": "ms", "mbps": "MB/s", "cps": "calls/s", "bytes": "B", "count": ""}
 
@@ -145,7 +145,7 @@ class Runner:
                 self.record(mode, impl, scenario, metric, samples=obj["samples_ns"], **extra)
             else:
                 fields = {k: v for k, v in obj.items() if k not in ("metric", "kind", "value")}
-                self.record(mode, impl, scenario, metric, value=obj.get("value"), **fields)
+                self.record(mode, impl, scenario, metric, value=obj.get("value"), **{**extra, **fields})
         for metric in expected:
             if metric not in seen:
                 self.record(mode, impl, scenario, metric, status=status if status != "ok" else "missing")
@@ -402,7 +402,8 @@ def ratio(a, b, kind):
     fb, _ = figure(b, kind)
     if not fa or not fb:
         return "-"
-    return f"{fa / fb:.2f}x"
+    r = fa / fb
+    return f"{r:.2f}x" if r >= 0.1 else f"{r:.2g}x"
 
 
 def report(runner, facts):
@@ -456,6 +457,8 @@ def report(runner, facts):
                 unit = "ms (p99)"
             if scenario == "S9":
                 n = next((r.get("refs") or r.get("proxies") or r.get("n") for r in row if r), "")
+                if not isinstance(n, int):
+                    n = next((r.get("n") for r in row if r), "")
                 label = label.replace("N ", f"{n:,} " if isinstance(n, int) else "N ")
             cells = [cell(r, kind) for r in row + floors]
             w(f"| {scenario} | {label} | {unit} | " + " | ".join(cells)
@@ -493,7 +496,7 @@ def budget(w, recs, runner):
     rf = fig("rustfloor", "s1", "lat")
     pf = fig("pyfloor", "s1", "lat")
     if "S1" in only:
-        line("round trip, Rust, TCP", "floor (DESIGN: 4.9 us)", f"{rf:.1f} us" if rf else "-", "info")
+        line("round trip, Rust, TCP (Unix not measured)", "floor (DESIGN: 4.9 us)", f"{rf:.1f} us" if rf else "-", "info")
         line("round trip, pure-Python socket", "floor (DESIGN: 15.7 us)", f"{pf:.1f} us" if pf else "-", "info")
         p1 = fig("pynto", "s1", "lat")
         r1 = fig("rpyc", "s1", "lat")

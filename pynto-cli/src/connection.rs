@@ -41,7 +41,9 @@ pub fn token(var: Option<&str>) -> Result<Option<String>, CliError> {
 /// Parse an address (exit code 3 when it is not one).
 pub fn address(text: &str) -> Result<Address, CliError> {
     Address::parse(text).map_err(|e| match e {
-        TransportError::Address(why) => CliError::new(Code::BadAddress, format!("bad address {why}")),
+        TransportError::Address(why) => {
+            CliError::new(Code::BadAddress, format!("bad address {why}"))
+        }
         other => CliError::new(Code::BadAddress, format!("bad address {text:?}: {other}")),
     })
 }
@@ -58,7 +60,9 @@ pub fn open(args: &ConnectArgs) -> Result<Session<NativeHost>, CliError> {
                 key: None,
             };
             // Load the files now, so a bad file is a usage error rather than a failed dial.
-            client.config().map_err(|e| CliError::usage(format!("--tls-ca: {e}")))?;
+            client
+                .config()
+                .map_err(|e| CliError::usage(format!("--tls-ca: {e}")))?;
             Some(client)
         }
         (Address::Tls { .. }, None) => {
@@ -74,20 +78,39 @@ pub fn open(args: &ConnectArgs) -> Result<Session<NativeHost>, CliError> {
         (_, None) => None,
     };
     let transport = pynto_transport::connect(&addr, tls.as_ref()).map_err(|e| match e {
-        TransportError::Io(io) => CliError::new(Code::Unreachable, format!("cannot connect to {addr}: {io}")),
-        TransportError::Tls(why) => CliError::new(Code::Auth, format!("TLS handshake with {addr} failed: {why}")),
-        TransportError::Address(why) => CliError::new(Code::BadAddress, format!("bad address {why}")),
-        other => CliError::new(Code::Unreachable, format!("cannot connect to {addr}: {other}")),
+        TransportError::Io(io) => {
+            CliError::new(Code::Unreachable, format!("cannot connect to {addr}: {io}"))
+        }
+        TransportError::Tls(why) => CliError::new(
+            Code::Auth,
+            format!("TLS handshake with {addr} failed: {why}"),
+        ),
+        TransportError::Address(why) => {
+            CliError::new(Code::BadAddress, format!("bad address {why}"))
+        }
+        other => CliError::new(
+            Code::Unreachable,
+            format!("cannot connect to {addr}: {other}"),
+        ),
     })?;
     let config = Config {
         token,
         service_name: "pynto-cli".to_string(),
         ..Config::default()
     };
-    Session::connect(transport, Role::Connector, NativeHost::new(), Object::unit(), config).map_err(|e| {
+    Session::connect(
+        transport,
+        Role::Connector,
+        NativeHost::new(),
+        Object::unit(),
+        config,
+    )
+    .map_err(|e| {
         let mut failure = CliError::runtime(&e);
         failure.message = match &e {
-            Error::ConnectionClosed(why) => format!("connection to {addr} lost during the handshake: {why}"),
+            Error::ConnectionClosed(why) => {
+                format!("connection to {addr} lost during the handshake: {why}")
+            }
             _ => format!("cannot connect to {addr}: {}", failure.message),
         };
         failure

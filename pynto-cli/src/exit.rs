@@ -62,7 +62,9 @@ impl CliError {
     pub fn runtime(e: &Error) -> CliError {
         match e {
             Error::Remote(f) => CliError::new(Code::Failed, format_failure(f)),
-            Error::ConnectionClosed(why) => CliError::new(Code::Lost, format!("connection lost: {why}")),
+            Error::ConnectionClosed(why) => {
+                CliError::new(Code::Lost, format!("connection lost: {why}"))
+            }
             Error::Timeout => CliError::new(Code::Lost, "the call timed out"),
             Error::Protocol(why) if why.contains("authentication failed") => {
                 CliError::new(Code::Auth, why.clone())
@@ -108,12 +110,17 @@ mod tests {
 
     #[test]
     fn failures_read_like_python() {
-        let mut f = Failure::new(ErrorKind::Remote, "builtins.ValueError", "math domain error");
+        let mut f = Failure::new(
+            ErrorKind::Remote,
+            "builtins.ValueError",
+            "math domain error",
+        );
         assert_eq!(format_failure(&f), "ValueError: math domain error");
         f.traceback = "ValueError: math domain error\n".into();
         assert_eq!(format_failure(&f), "ValueError: math domain error");
         f.traceback = "Traceback (most recent call last):\n  File \"x\", line 1\nValueError: math domain error\n".into();
-        assert!(format_failure(&f).starts_with("ValueError: math domain error\nremote traceback:\nTraceback"));
+        assert!(format_failure(&f)
+            .starts_with("ValueError: math domain error\nremote traceback:\nTraceback"));
     }
 
     #[test]
@@ -121,9 +128,20 @@ mod tests {
         let cases = [
             (Error::ConnectionClosed("x".into()), Code::Lost),
             (Error::Timeout, Code::Lost),
-            (Error::Protocol("the peer refused the connection: authentication failed: wrong token".into()), Code::Auth),
-            (Error::Protocol("protocol version mismatch".into()), Code::Protocol),
-            (Error::Remote(Failure::new(ErrorKind::Remote, "builtins.KeyError", "'k'")), Code::Failed),
+            (
+                Error::Protocol(
+                    "the peer refused the connection: authentication failed: wrong token".into(),
+                ),
+                Code::Auth,
+            ),
+            (
+                Error::Protocol("protocol version mismatch".into()),
+                Code::Protocol,
+            ),
+            (
+                Error::Remote(Failure::new(ErrorKind::Remote, "builtins.KeyError", "'k'")),
+                Code::Failed,
+            ),
         ];
         for (e, code) in cases {
             assert_eq!(CliError::runtime(&e).code, code, "{e}");

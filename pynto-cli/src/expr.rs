@@ -57,7 +57,11 @@ pub struct SyntaxError {
 
 impl fmt::Display for SyntaxError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "syntax error at column {}: {}", self.column, self.message)
+        write!(
+            f,
+            "syntax error at column {}: {}",
+            self.column, self.message
+        )
     }
 }
 
@@ -103,7 +107,9 @@ impl Lexer {
                 // A comment runs to the end of the input.
                 self.at = self.chars.len();
                 continue;
-            } else if c.is_ascii_digit() || (c == '.' && self.peek(1).is_some_and(|d| d.is_ascii_digit())) {
+            } else if c.is_ascii_digit()
+                || (c == '.' && self.peek(1).is_some_and(|d| d.is_ascii_digit()))
+            {
                 self.number()?
             } else if is_name_start(c) {
                 let start = self.at;
@@ -144,7 +150,10 @@ impl Lexer {
             if let Some(radix) = radix {
                 self.at += 2;
                 let digits_start = self.at;
-                while self.peek(0).is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+                while self
+                    .peek(0)
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                {
                     self.at += 1;
                 }
                 let digits: String = self.chars[digits_start..self.at]
@@ -327,6 +336,8 @@ pub enum Expr {
     Call(Box<Expr>, Vec<Expr>, Vec<(String, Expr)>),
     /// `base[key]`.
     Index(Box<Expr>, Box<Expr>),
+    /// `start:stop:step` inside brackets (each part optional).
+    Slice(Box<[Option<Expr>; 3]>),
     /// `(a, b)`.
     Tuple(Vec<Expr>),
     /// `[a, b]`.
@@ -347,6 +358,9 @@ pub enum Stmt {
     /// `expr`.
     Expr(Expr),
 }
+
+/// Positional and keyword argument expressions of a call.
+type CallArgs = (Vec<Expr>, Vec<(String, Expr)>);
 
 const RESERVED: [&str; 3] = ["None", "True", "False"];
 
@@ -389,7 +403,10 @@ impl Parser {
         if self.eat(c) {
             Ok(())
         } else {
-            err(self.col(), format!("expected '{c}', found {}", describe(self.peek())))
+            err(
+                self.col(),
+                format!("expected '{c}', found {}", describe(self.peek())),
+            )
         }
     }
 
@@ -439,13 +456,18 @@ impl Parser {
                 let col = self.col();
                 match self.next() {
                     Tok::Name(name) => e = Expr::Attr(Box::new(e), name),
-                    other => return err(col, format!("expected a name after '.', found {}", describe(&other))),
+                    other => {
+                        return err(
+                            col,
+                            format!("expected a name after '.', found {}", describe(&other)),
+                        )
+                    }
                 }
             } else if self.eat('(') {
                 let (args, kwargs) = self.arguments()?;
                 e = Expr::Call(Box::new(e), args, kwargs);
             } else if self.eat('[') {
-                let key = self.expr()?;
+                let key = self.subscript()?;
                 self.expect(']')?;
                 e = Expr::Index(Box::new(e), Box::new(key));
             } else {
@@ -454,7 +476,28 @@ impl Parser {
         }
     }
 
-    fn arguments(&mut self) -> Result<(Vec<Expr>, Vec<(String, Expr)>), SyntaxError> {
+    /// An index, or a slice `start:stop:step` with each part optional.
+    fn subscript(&mut self) -> Result<Expr, SyntaxError> {
+        let part = |p: &mut Parser| -> Result<Option<Expr>, SyntaxError> {
+            if matches!(p.peek(), Tok::Punct(':' | ']')) {
+                Ok(None)
+            } else {
+                p.expr().map(Some)
+            }
+        };
+        let start = part(self)?;
+        if !self.eat(':') {
+            return match start {
+                Some(e) => Ok(e),
+                None => err(self.col(), "expected an index"),
+            };
+        }
+        let stop = part(self)?;
+        let step = if self.eat(':') { part(self)? } else { None };
+        Ok(Expr::Slice(Box::new([start, stop, step])))
+    }
+
+    fn arguments(&mut self) -> Result<CallArgs, SyntaxError> {
         let mut args = Vec::new();
         let mut kwargs: Vec<(String, Expr)> = Vec::new();
         while !self.eat(')') {
@@ -558,7 +601,10 @@ impl Parser {
                     Ok(Expr::Set(items))
                 }
             }
-            other => err(col, format!("expected an expression, found {}", describe(&other))),
+            other => err(
+                col,
+                format!("expected an expression, found {}", describe(&other)),
+            ),
         }
     }
 }
@@ -663,10 +709,9 @@ impl Data {
 fn walk_refs(value: &Value, f: &mut dyn FnMut(&ObjRef)) {
     match value {
         Value::Ref(r) => f(r),
-        Value::Tuple(items)
-        | Value::List(items)
-        | Value::Set(items)
-        | Value::FrozenSet(items) => items.iter().for_each(|v| walk_refs(v, f)),
+        Value::Tuple(items) | Value::List(items) | Value::Set(items) | Value::FrozenSet(items) => {
+            items.iter().for_each(|v| walk_refs(v, f))
+        }
         Value::Slice(parts) => parts.iter().for_each(|v| walk_refs(v, f)),
         Value::Dict(pairs) => pairs.iter().for_each(|(k, v)| {
             walk_refs(k, f);
@@ -796,7 +841,9 @@ impl Evaluator {
     fn data(&mut self, expr: &Expr) -> Result<Data, EvalError> {
         match self.eval(expr)? {
             Obj::Data(d) => Ok(d),
-            Obj::Modules => local("TypeError: 'modules' can only be used as modules.NAME or modules[\"NAME\"]"),
+            Obj::Modules => {
+                local("TypeError: 'modules' can only be used as modules.NAME or modules[\"NAME\"]")
+            }
         }
     }
 
@@ -827,6 +874,25 @@ impl Evaluator {
                 let key = self.data(key)?;
                 self.index(base, key)?
             }
+            Expr::Slice(parts) => {
+                let mut refs = Vec::new();
+                let mut values = Vec::new();
+                for part in parts.iter() {
+                    match part {
+                        Some(e) => {
+                            let d = self.data(e)?;
+                            refs.extend(d.refs);
+                            values.push(d.value);
+                        }
+                        None => values.push(Value::None),
+                    }
+                }
+                let [a, b, c]: [Value; 3] = values.try_into().expect("three parts");
+                Obj::Data(Data {
+                    value: Value::Slice(Box::new([a, b, c])),
+                    refs,
+                })
+            }
             Expr::Tuple(items) => Obj::Data(self.collect(items, Value::Tuple)?),
             Expr::List(items) => Obj::Data(self.collect(items, Value::List)?),
             Expr::Set(items) => Obj::Data(self.collect(items, Value::Set)?),
@@ -852,6 +918,7 @@ impl Evaluator {
                         Some(n) => Data::plain(Value::Int(n)),
                         None => Data::plain(render::int_value(-i128::from(*i))),
                     },
+                    Value::BigInt(b) => Data::plain(render::negate_bigint(b)),
                     Value::Float(f) => Data::plain(Value::Float(-f)),
                     Value::Complex(re, im) => Data::plain(Value::Complex(-re, -im)),
                     Value::Ref(_) => {
@@ -870,7 +937,11 @@ impl Evaluator {
         })
     }
 
-    fn collect(&mut self, items: &[Expr], make: fn(Vec<Value>) -> Value) -> Result<Data, EvalError> {
+    fn collect(
+        &mut self,
+        items: &[Expr],
+        make: fn(Vec<Value>) -> Value,
+    ) -> Result<Data, EvalError> {
         let mut refs = Vec::new();
         let mut values = Vec::new();
         for item in items {
@@ -917,13 +988,37 @@ impl Evaluator {
         let d = match base {
             Obj::Modules => match &key.value {
                 Value::Str(name) => return self.import(name),
-                other => return local(format!("TypeError: modules[...] takes a str, not '{}'", kind(other))),
+                other => {
+                    return local(format!(
+                        "TypeError: modules[...] takes a str, not '{}'",
+                        kind(other)
+                    ))
+                }
             },
             Obj::Data(d) => d,
         };
         if let Some(remote) = d.remote() {
             let answer = self.send(remote, &[&key], |mut v| Op::GetItem(v.remove(0)))?;
             return Ok(Obj::Data(Data::from_answer(&self.session, answer)));
+        }
+        if let Value::Slice(parts) = &key.value {
+            let sliced = match &d.value {
+                Value::Tuple(items) => Value::Tuple(pick(items, parts)?),
+                Value::List(items) => Value::List(pick(items, parts)?),
+                Value::Str(s) => Value::Str(
+                    pick(&s.chars().collect::<Vec<_>>(), parts)?
+                        .into_iter()
+                        .collect(),
+                ),
+                Value::Bytes(b) => Value::Bytes(pick(b, parts)?.into()),
+                other => {
+                    return local(format!(
+                        "TypeError: '{}' object is not subscriptable",
+                        kind(other)
+                    ))
+                }
+            };
+            return Ok(Obj::Data(d.with_value(sliced)));
         }
         let position = |len: usize| -> Result<usize, EvalError> {
             let Value::Int(i) = key.value else {
@@ -955,7 +1050,12 @@ impl Evaluator {
                     ))
                 }
             },
-            other => return local(format!("TypeError: '{}' object is not subscriptable", kind(other))),
+            other => {
+                return local(format!(
+                    "TypeError: '{}' object is not subscriptable",
+                    kind(other)
+                ))
+            }
         };
         Ok(Obj::Data(d.with_value(item)))
     }
@@ -988,7 +1088,12 @@ impl Evaluator {
         })?)
     }
 
-    fn call(&mut self, callee: &Expr, args: &[Expr], kwargs: &[(String, Expr)]) -> Result<Obj, EvalError> {
+    fn call(
+        &mut self,
+        callee: &Expr,
+        args: &[Expr],
+        kwargs: &[(String, Expr)],
+    ) -> Result<Obj, EvalError> {
         if let Expr::Name(name) = callee {
             if !self.vars.contains_key(name) && BUILTINS.contains(&name.as_str()) {
                 return self.builtin(name, args, kwargs);
@@ -1035,15 +1140,24 @@ impl Evaluator {
         Ok(Obj::Data(Data::from_answer(&self.session, answer)))
     }
 
-    fn builtin(&mut self, name: &str, args: &[Expr], kwargs: &[(String, Expr)]) -> Result<Obj, EvalError> {
+    fn builtin(
+        &mut self,
+        name: &str,
+        args: &[Expr],
+        kwargs: &[(String, Expr)],
+    ) -> Result<Obj, EvalError> {
         if args.len() != 1 || !kwargs.is_empty() {
-            return local(format!("TypeError: {name}() takes exactly one positional argument"));
+            return local(format!(
+                "TypeError: {name}() takes exactly one positional argument"
+            ));
         }
         let arg = match self.eval(&args[0])? {
             Obj::Modules => {
                 return match name {
                     "repr" | "str" => Ok(Obj::Data(Data::plain(Value::Str(self.modules_repr())))),
-                    _ => local(format!("TypeError: {name}(modules) is not supported; try {name}(modules.sys)")),
+                    _ => local(format!(
+                        "TypeError: {name}(modules) is not supported; try {name}(modules.sys)"
+                    )),
                 }
             }
             Obj::Data(d) => d,
@@ -1079,10 +1193,49 @@ impl Evaluator {
                 Value::Int(v.len() as i64)
             }
             (_, Value::Dict(p)) => Value::Int(p.len() as i64),
-            (_, other) => return local(format!("TypeError: object of type '{}' has no len()", kind(other))),
+            (_, other) => {
+                return local(format!(
+                    "TypeError: object of type '{}' has no len()",
+                    kind(other)
+                ))
+            }
         };
         Ok(Obj::Data(Data::plain(value)))
     }
+}
+
+/// Python's `seq[start:stop:step]` on a local sequence.
+fn pick<T: Clone>(items: &[T], parts: &[Value; 3]) -> Result<Vec<T>, EvalError> {
+    let part = |v: &Value| -> Result<Option<i64>, EvalError> {
+        match v {
+            Value::None => Ok(None),
+            Value::Int(i) => Ok(Some(*i)),
+            other => local(format!(
+                "TypeError: slice indices must be integers or None, not '{}'",
+                kind(other)
+            )),
+        }
+    };
+    let len = items.len() as i64;
+    let step = part(&parts[2])?.unwrap_or(1);
+    if step == 0 {
+        return local("ValueError: slice step cannot be zero");
+    }
+    let (lower, upper) = if step > 0 { (0, len) } else { (-1, len - 1) };
+    let bound = |v: Option<i64>, default: i64| match v {
+        None => default,
+        Some(i) if i < 0 => (i + len).max(lower),
+        Some(i) => i.min(upper),
+    };
+    let start = bound(part(&parts[0])?, if step > 0 { lower } else { upper });
+    let stop = bound(part(&parts[1])?, if step > 0 { upper } else { lower });
+    let mut out = Vec::new();
+    let mut i = start;
+    while (step > 0 && i < stop) || (step < 0 && i > stop) {
+        out.push(items[i as usize].clone());
+        i += step;
+    }
+    Ok(out)
 }
 
 fn contains_returned(value: &Value) -> bool {
@@ -1231,13 +1384,13 @@ mod tests {
             Expr::Call(
                 Box::new(Expr::Attr(name("root"), "login".into())),
                 vec![s("ann")],
-                vec![
-                    ("pw".into(), s("x")),
-                    ("n".into(), Expr::Lit(Value::None))
-                ]
+                vec![("pw".into(), s("x")), ("n".into(), Expr::Lit(Value::None))]
             )
         );
-        assert_eq!(one("-x.y"), Expr::Neg(Box::new(Expr::Attr(name("x"), "y".into()))));
+        assert_eq!(
+            one("-x.y"),
+            Expr::Neg(Box::new(Expr::Attr(name("x"), "y".into())))
+        );
     }
 
     #[test]
@@ -1251,7 +1404,10 @@ mod tests {
         assert_eq!(one("True"), Expr::Lit(Value::Bool(true)));
         assert_eq!(one("'a\\n\\x41\\u00e9\\'' \"b\""), s("a\nAé'b"));
         assert_eq!(one("r'a\\n'"), s("a\\n"));
-        assert_eq!(one("b'\\x00a'"), Expr::Lit(Value::Bytes(vec![0u8, b'a'].into())));
+        assert_eq!(
+            one("b'\\x00a'"),
+            Expr::Lit(Value::Bytes(vec![0u8, b'a'].into()))
+        );
         assert_eq!(one("()"), Expr::Tuple(vec![]));
         assert_eq!(one("(1)"), Expr::Int(1));
         assert_eq!(one("(1,)"), Expr::Tuple(vec![Expr::Int(1)]));
@@ -1263,6 +1419,32 @@ mod tests {
             one("170141183460469231731687303715884105727"),
             Expr::Int(i128::MAX)
         );
+    }
+
+    #[test]
+    fn parses_slices() {
+        let slice = |a, b, c| Expr::Index(name("x"), Box::new(Expr::Slice(Box::new([a, b, c]))));
+        assert_eq!(one("x[1:]"), slice(Some(Expr::Int(1)), None, None));
+        assert_eq!(one("x[:-1]"), slice(None, Some(Expr::Int(-1)), None));
+        assert_eq!(one("x[::2]"), slice(None, None, Some(Expr::Int(2))));
+        assert_eq!(one("x[:]"), slice(None, None, None));
+    }
+
+    #[test]
+    fn slices_local_sequences_like_python() {
+        let items: Vec<i64> = (0..5).collect();
+        let s = |a: Option<i64>, b: Option<i64>, c: Option<i64>| {
+            let v = |o: Option<i64>| o.map_or(Value::None, Value::Int);
+            pick(&items, &[v(a), v(b), v(c)]).ok().unwrap()
+        };
+        assert_eq!(s(None, None, None), vec![0, 1, 2, 3, 4]);
+        assert_eq!(s(Some(1), Some(3), None), vec![1, 2]);
+        assert_eq!(s(Some(-2), None, None), vec![3, 4]);
+        assert_eq!(s(None, None, Some(-1)), vec![4, 3, 2, 1, 0]);
+        assert_eq!(s(Some(3), Some(0), Some(-2)), vec![3, 1]);
+        assert_eq!(s(Some(10), Some(20), None), Vec::<i64>::new());
+        assert_eq!(s(Some(-10), Some(2), None), vec![0, 1]);
+        assert!(pick(&items, &[Value::None, Value::None, Value::Int(0)]).is_err());
     }
 
     #[test]

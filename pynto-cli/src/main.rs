@@ -102,10 +102,16 @@ fn main() -> ExitCode {
                 let _ = e.print();
                 return ExitCode::from(Code::Usage as u8);
             }
+            // clap's message up to its first blank line, joined into one line.
             let text = e.to_string();
-            let first = text.lines().next().unwrap_or("bad usage");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("pynto: {first} (see 'pynto --help')");
+            let summary: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let summary = summary.join(" ");
+            let summary = summary.strip_prefix("error: ").unwrap_or(&summary);
+            eprintln!("pynto: {summary} (see 'pynto --help')");
             return ExitCode::from(Code::Usage as u8);
         }
     };

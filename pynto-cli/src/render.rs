@@ -135,7 +135,9 @@ fn short_float(f: f64) -> String {
     }
     // `{:e}` gives the shortest round-tripping digits, as `d.ddde-x`.
     let sci = format!("{f:e}");
-    let (mantissa, exp) = sci.split_once('e').expect("LowerExp always has an exponent");
+    let (mantissa, exp) = sci
+        .split_once('e')
+        .expect("LowerExp always has an exponent");
     let exp: i32 = exp.parse().expect("a decimal exponent");
     let (sign, mantissa) = match mantissa.strip_prefix('-') {
         Some(m) => ("-", m),
@@ -294,21 +296,50 @@ pub fn bigint_decimal(le: &[u8]) -> String {
 
 /// An integer literal as a wire value: `Int` when it fits in 64 bits, `BigInt` otherwise.
 pub fn int_value(i: i128) -> Value {
-    match i64::try_from(i) {
-        Ok(small) => Value::Int(small),
-        Err(_) => {
-            let mut bytes = i.to_le_bytes().to_vec();
-            while bytes.len() > 1 {
-                let last = bytes[bytes.len() - 1];
-                let next_high = bytes[bytes.len() - 2] & 0x80;
-                if (last == 0 && next_high == 0) || (last == 0xff && next_high != 0) {
-                    bytes.pop();
-                } else {
-                    break;
-                }
-            }
-            Value::BigInt(bytes)
+    shortest_int(i.to_le_bytes().to_vec())
+}
+
+/// `-x` for a `Value::BigInt` payload (little-endian two's complement).
+pub fn negate_bigint(le: &[u8]) -> Value {
+    let negative = le.last().is_some_and(|b| b & 0x80 != 0);
+    let mut bytes = le.to_vec();
+    bytes.push(if negative { 0xff } else { 0 });
+    for b in bytes.iter_mut() {
+        *b = !*b;
+    }
+    for b in bytes.iter_mut() {
+        let (v, carry) = b.overflowing_add(1);
+        *b = v;
+        if !carry {
+            break;
         }
+    }
+    shortest_int(bytes)
+}
+
+/// Little-endian two's complement bytes as `Int` when they fit in 64 bits, else as a `BigInt`
+/// in its shortest form (no redundant sign bytes).
+fn shortest_int(mut bytes: Vec<u8>) -> Value {
+    while bytes.len() > 1 {
+        let last = bytes[bytes.len() - 1];
+        let next_high = bytes[bytes.len() - 2] & 0x80;
+        if (last == 0 && next_high == 0) || (last == 0xff && next_high != 0) {
+            bytes.pop();
+        } else {
+            break;
+        }
+    }
+    if bytes.len() <= 8 {
+        let fill = if bytes.last().is_some_and(|b| b & 0x80 != 0) {
+            0xff
+        } else {
+            0
+        };
+        let mut word = [fill; 8];
+        word[..bytes.len()].copy_from_slice(&bytes);
+        Value::Int(i64::from_le_bytes(word))
+    } else {
+        Value::BigInt(bytes)
     }
 }
 
@@ -379,7 +410,10 @@ fn json_float(f: f64) -> String {
     if f.is_nan() {
         "{\"float\": \"nan\"}".to_string()
     } else if f.is_infinite() {
-        format!("{{\"float\": \"{}\"}}", if f > 0.0 { "inf" } else { "-inf" })
+        format!(
+            "{{\"float\": \"{}\"}}",
+            if f > 0.0 { "inf" } else { "-inf" }
+        )
     } else {
         float_repr(f)
     }
@@ -409,10 +443,9 @@ fn write_json(out: &mut String, value: &Value, refs: &mut dyn RefNamer) {
             json_array(out, &parts[..], refs);
             out.push('}');
         }
-        Value::Tuple(items)
-        | Value::List(items)
-        | Value::Set(items)
-        | Value::FrozenSet(items) => json_array(out, items, refs),
+        Value::Tuple(items) | Value::List(items) | Value::Set(items) | Value::FrozenSet(items) => {
+            json_array(out, items, refs)
+        }
         Value::Dict(pairs) if pairs.iter().all(|(k, _)| matches!(k, Value::Str(_))) => {
             out.push('{');
             for (i, (k, v)) in pairs.iter().enumerate() {
@@ -516,11 +549,17 @@ mod tests {
             r(&Value::Tuple(vec![one.clone(), Value::Str("a".into())])),
             "(1, 'a')"
         );
-        assert_eq!(r(&Value::List(vec![Value::None, Value::Bool(true)])), "[None, True]");
+        assert_eq!(
+            r(&Value::List(vec![Value::None, Value::Bool(true)])),
+            "[None, True]"
+        );
         assert_eq!(r(&Value::Set(vec![])), "set()");
         assert_eq!(r(&Value::FrozenSet(vec![one.clone()])), "frozenset({1})");
         assert_eq!(
-            r(&Value::Dict(vec![(Value::Str("k".into()), Value::Float(1.0))])),
+            r(&Value::Dict(vec![(
+                Value::Str("k".into()),
+                Value::Float(1.0)
+            )])),
             "{'k': 1.0}"
         );
         assert_eq!(
@@ -550,6 +589,14 @@ mod tests {
             Value::BigInt(vec![0, 0, 0, 0, 0, 0, 0, 0x80, 0])
         );
         assert_eq!(bigint_decimal(&[0xff]), "-1");
+        // -(2**63) fits in 64 bits again; -(-(2**63)) does not.
+        let two63 = int_value(1i128 << 63);
+        let Value::BigInt(b) = &two63 else { panic!() };
+        assert_eq!(negate_bigint(b), Value::Int(i64::MIN));
+        let Value::BigInt(b) = int_value(-(1i128 << 100)) else {
+            panic!()
+        };
+        assert_eq!(negate_bigint(&b), int_value(1i128 << 100));
     }
 
     #[test]

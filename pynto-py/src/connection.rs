@@ -122,6 +122,15 @@ impl Connection {
             .map(|e| e.to_string())
     }
 
+    /// Refuse (`True`) blocking calls from a running event loop's thread.
+    fn _guard_loop(&self, on: bool) {
+        if let Some(state) = self.state.get() {
+            state
+                .guard_loop
+                .store(on, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     /// Write queued releases now.
     fn _flush(&self, py: Python<'_>) -> PyResult<()> {
         self.session_ref(py)?.flush_releases();

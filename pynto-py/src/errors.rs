@@ -15,7 +15,6 @@ struct ErrorHelpers {
     protocol_error: Py<PyAny>,
     remote_exception: Py<PyAny>,
     describe_exception: Py<PyAny>,
-    unimplemented: Py<PyAny>,
 }
 
 fn helpers(py: Python<'_>) -> &'static ErrorHelpers {
@@ -34,7 +33,6 @@ fn helpers(py: Python<'_>) -> &'static ErrorHelpers {
             protocol_error: get("ProtocolError"),
             remote_exception: get("remote_exception"),
             describe_exception: get("describe_exception"),
-            unimplemented: get("Unimplemented"),
         }
     })
 }
@@ -49,11 +47,6 @@ fn raise(py: Python<'_>, class: &Py<PyAny>, message: String) -> PyErr {
 /// `pynto.AccessDenied(message)`.
 pub(crate) fn access_denied(py: Python<'_>, message: &str) -> PyErr {
     raise(py, &helpers(py).access_denied, message.to_string())
-}
-
-/// The exception for an operation this side does not implement.
-pub(crate) fn unimplemented(py: Python<'_>, message: &str) -> PyErr {
-    raise(py, &helpers(py).unimplemented, message.to_string())
 }
 
 /// `pynto.ProtocolError(message)`.

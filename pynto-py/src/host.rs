@@ -45,6 +45,8 @@ pub(crate) struct ConnState {
     /// Access decisions already made: (type address, name) -> (the type, kept alive so its
     /// address is not reused; the real attribute name).
     pub resolved: Mutex<HashMap<(usize, String), Resolved>>,
+    /// Refuse blocking calls made from a running event loop's thread (`pynto.aio` connections).
+    pub guard_loop: std::sync::atomic::AtomicBool,
     /// The Python `Connection` object, weakly (it owns the session, which owns this).
     pub connection: OnceLock<Py<PyWeakrefReference>>,
 }
@@ -56,6 +58,7 @@ impl ConnState {
             proxies: Mutex::new(HashMap::new()),
             classes: Mutex::new(HashMap::new()),
             resolved: Mutex::new(HashMap::new()),
+            guard_loop: std::sync::atomic::AtomicBool::new(false),
             connection: OnceLock::new(),
         })
     }
@@ -80,6 +83,8 @@ pub(crate) struct Helpers {
     pub math: Py<PyAny>,
     pub pickle_dumps: Py<PyAny>,
     pub on_disconnect: Py<PyAny>,
+    pub drive: Py<PyAny>,
+    pub coroutine_type: Py<PyAny>,
 }
 
 pub(crate) fn helpers(py: Python<'_>) -> &'static Helpers {
@@ -109,6 +114,8 @@ pub(crate) fn helpers(py: Python<'_>) -> &'static Helpers {
             math: module("math"),
             pickle_dumps: get("pickle", "dumps"),
             on_disconnect: get("pynto._host", "on_disconnect"),
+            drive: get("pynto._host", "drive"),
+            coroutine_type: get("types", "CoroutineType"),
         }
     })
 }
@@ -203,13 +210,13 @@ impl PyHost {
             }
             Op::Call(args) => {
                 let (args, kwargs) = unbox_args(cx, &args)?;
-                target.call(args, kwargs.as_ref())
+                self.finish(py, target.call(args, kwargs.as_ref())?)
             }
             Op::CallMethod(name, args) => {
                 let real = self.resolve(py, target, &name)?;
                 let method = target.getattr(real)?;
                 let (args, kwargs) = unbox_args(cx, &args)?;
-                method.call(args, kwargs.as_ref())
+                self.finish(py, method.call(args, kwargs.as_ref())?)
             }
             Op::Repr => Ok(target.repr()?.into_any()),
             Op::Str => Ok(target.str()?.into_any()),
@@ -258,13 +265,42 @@ impl PyHost {
                 }
                 h.pickle_dumps.bind(py).call1((target,))
             }
-            Op::Await | Op::AIter | Op::ANext | Op::AEnter | Op::AExit(..) => {
-                Err(errors::unimplemented(
-                    py,
-                    "awaiting remote awaitables is not supported by this peer yet",
-                ))
+            Op::Await => self.drive(py, target.clone()),
+            Op::AIter => target.call_method0("__aiter__"),
+            Op::ANext => self.drive(py, target.call_method0("__anext__")?),
+            Op::AEnter => self.drive(py, target.call_method0("__aenter__")?),
+            Op::AExit(a, b, c) => {
+                let awaitable = target.call_method1("__aexit__", (arg(&a)?, arg(&b)?, arg(&c)?))?;
+                self.drive(py, awaitable)
             }
         }
+    }
+
+    /// A call's result: a coroutine (an `async def` method) is run to completion on the
+    /// connection's event loop, or on pynto's background loop.
+    fn finish<'py>(
+        &self,
+        py: Python<'py>,
+        result: Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if result.get_type().is(helpers(py).coroutine_type.bind(py)) {
+            return self.drive(py, result);
+        }
+        Ok(result)
+    }
+
+    /// Run `awaitable` to completion on the owner's event loop and return its result.
+    fn drive<'py>(
+        &self,
+        py: Python<'py>,
+        awaitable: Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let conn = self
+            .state
+            .connection
+            .get()
+            .and_then(|w| w.bind(py).upgrade());
+        helpers(py).drive.bind(py).call1((awaitable, conn))
     }
 
     /// The one access check for attributes: the real attribute name for `name`, or

@@ -16,6 +16,7 @@ mod boxing;
 mod connection;
 mod errors;
 mod host;
+mod pending;
 mod proxy;
 mod server;
 
@@ -27,6 +28,7 @@ fn _pynto(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<connection::Connection>()?;
     m.add_class::<server::Server>()?;
     m.add_class::<server::Accepted>()?;
+    m.add_class::<pending::PendingReply>()?;
     m.add_function(wrap_pyfunction!(connection::connect_address, m)?)?;
     m.add_function(wrap_pyfunction!(connection::connect_pipes, m)?)?;
     m.add_function(wrap_pyfunction!(connection::serve_stdio, m)?)?;

@@ -19,6 +19,7 @@ use crate::boxing::{self, Cx, Mode};
 use crate::connection::Connection;
 use crate::errors;
 use crate::host::{ConnState, PyHost};
+use crate::pending::PendingReply;
 
 /// What a proxy class knows of its remote type.
 pub(crate) struct TypeInfo {
@@ -85,6 +86,11 @@ pub(crate) fn request<'py>(
     let state = conn
         .state()
         .ok_or_else(|| errors::protocol_error(py, "the connection is not open".into()))?;
+    if state.guard_loop.load(std::sync::atomic::Ordering::Relaxed) && on_running_loop(py)? {
+        return Err(pyo3::exceptions::PyRuntimeError::new_err(
+            "pynto: a blocking call on a pynto.aio connection from its event loop's thread would stall the loop; await it instead",
+        ));
+    }
     let mut boxer = session.boxer();
     let op = build(state, &mut boxer)?;
     let interrupted: Mutex<Option<PyErr>> = Mutex::new(None);
@@ -115,6 +121,17 @@ pub(crate) fn request<'py>(
             .unwrap_or_else(|| PyErr::fetch(py))),
         Err(e) => Err(errors::to_py(py, e, state.policy.rebuild_exceptions)),
     }
+}
+
+/// True if this thread runs an asyncio event loop right now.
+fn on_running_loop(py: Python<'_>) -> PyResult<bool> {
+    static GET: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let get = GET.get_or_try_init(py, || {
+        py.import("asyncio")
+            .and_then(|m| m.getattr("_get_running_loop"))
+            .map(Bound::unbind)
+    })?;
+    Ok(!get.call0(py)?.is_none(py))
 }
 
 fn args_of(
@@ -409,6 +426,107 @@ impl Proxy {
     fn _pynto_pickle<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         slf.get().op(slf.py(), Op::Pickle)
     }
+
+    /// `self(*args, **kwargs)` without waiting.
+    #[pyo3(signature = (timeout, *args, **kwargs))]
+    fn _pynto_async_call(
+        slf: &Bound<'_, Self>,
+        timeout: Option<f64>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PendingReply> {
+        let this = slf.get();
+        PendingReply::start(
+            slf.py(),
+            this.conn.bind(slf.py()),
+            this.target(),
+            timeout,
+            |state, boxer| Ok(Op::Call(args_of(state, boxer, args, kwargs)?)),
+        )
+    }
+
+    /// `self.name(*args, **kwargs)` without waiting.
+    #[pyo3(signature = (name, timeout, *args, **kwargs))]
+    fn _pynto_async_method(
+        slf: &Bound<'_, Self>,
+        name: String,
+        timeout: Option<f64>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PendingReply> {
+        let this = slf.get();
+        PendingReply::start(
+            slf.py(),
+            this.conn.bind(slf.py()),
+            this.target(),
+            timeout,
+            |state, boxer| Ok(Op::CallMethod(name, args_of(state, boxer, args, kwargs)?)),
+        )
+    }
+
+    /// `getattr(self, name)` without waiting.
+    fn _pynto_async_getattr(
+        slf: &Bound<'_, Self>,
+        name: String,
+        timeout: Option<f64>,
+    ) -> PyResult<PendingReply> {
+        let this = slf.get();
+        PendingReply::start(
+            slf.py(),
+            this.conn.bind(slf.py()),
+            this.target(),
+            timeout,
+            |_, _| Ok(Op::GetAttr(name)),
+        )
+    }
+
+    /// An awaitable-protocol operation without waiting: 0 `await`, 1 `aiter`, 2 `anext`,
+    /// 3 `__aenter__`.
+    fn _pynto_async_op(
+        slf: &Bound<'_, Self>,
+        code: u8,
+        timeout: Option<f64>,
+    ) -> PyResult<PendingReply> {
+        let op = match code {
+            0 => Op::Await,
+            1 => Op::AIter,
+            2 => Op::ANext,
+            3 => Op::AEnter,
+            _ => return Err(PyTypeError::new_err("bad async op code")),
+        };
+        let this = slf.get();
+        PendingReply::start(
+            slf.py(),
+            this.conn.bind(slf.py()),
+            this.target(),
+            timeout,
+            |_, _| Ok(op),
+        )
+    }
+
+    /// `self.__aexit__(a, b, c)` without waiting.
+    fn _pynto_async_exit(
+        slf: &Bound<'_, Self>,
+        a: &Bound<'_, PyAny>,
+        b: &Bound<'_, PyAny>,
+        c: &Bound<'_, PyAny>,
+        timeout: Option<f64>,
+    ) -> PyResult<PendingReply> {
+        let this = slf.get();
+        PendingReply::start(
+            slf.py(),
+            this.conn.bind(slf.py()),
+            this.target(),
+            timeout,
+            |state, boxer| {
+                Ok(Op::AExit(
+                    boxing::to_value(state, a, boxer, Mode::Result)?,
+                    boxing::to_value(state, b, boxer, Mode::Result)?,
+                    boxing::to_value(state, c, boxer, Mode::Result)?,
+                ))
+            },
+        )
+    }
 }
 
 // `proxy.method`, bound: calling it is one `CallMethod` round trip. (No `///` doc: a class
@@ -445,6 +563,26 @@ impl BoundMethod {
     #[getter]
     fn __self__(&self, py: Python<'_>) -> Py<Proxy> {
         self.proxy.clone_ref(py)
+    }
+
+    /// Call without waiting (`pynto.async_`).
+    #[pyo3(signature = (timeout, *args, **kwargs))]
+    fn _pynto_async_call(
+        &self,
+        py: Python<'_>,
+        timeout: Option<f64>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PendingReply> {
+        let name = self.name.bind(py).to_str()?.to_owned();
+        let proxy = self.proxy.get();
+        PendingReply::start(
+            py,
+            proxy.conn.bind(py),
+            proxy.target(),
+            timeout,
+            |state, boxer| Ok(Op::CallMethod(name, args_of(state, boxer, args, kwargs)?)),
+        )
     }
 
     /// The remote method's docstring.

@@ -33,7 +33,11 @@ pub fn parse_args(args: &[String]) -> Result<BenchArgs, String> {
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let list = match arg.strip_prefix("--only") {
-            Some("") => Some(it.next().ok_or("bench: --only needs a list such as S1,S4")?.as_str()),
+            Some("") => Some(
+                it.next()
+                    .ok_or("bench: --only needs a list such as S1,S4")?
+                    .as_str(),
+            ),
             Some(rest) if rest.starts_with('=') => Some(&rest[1..]),
             _ => None,
         };

@@ -2,6 +2,7 @@
 //!
 //! Std only, so it builds in seconds. Run `cargo xtask` with no arguments for usage.
 
+mod bench;
 mod deps;
 mod json;
 mod tidy;
@@ -20,7 +21,8 @@ commands:
   tidy               module docs, dependency rules, protocol-doc coverage
   fuzz [--seconds N] run the cargo-fuzz target `decode` of pynto-proto for N seconds (default 60)
   demo               (not yet available)
-  bench              (not yet available)
+  bench [--quick] [--only S1,S4]
+                     pynto against RPyC and raw-socket floors; writes docs/benchmarks.md
 ";
 
 /// Exit status for usage errors and commands that do not exist yet.
@@ -36,10 +38,13 @@ fn main() -> ExitCode {
             Ok(seconds) => fuzz(&ctx, seconds),
             Err(e) => return usage_error(&e),
         },
-        // Placeholders: `demo` arrives with the Python package (pynto-py + its examples, and the
-        // `pynto` CLI), `bench` with the benchmark issue. Replace these arms with the real commands.
+        // Placeholder: `demo` arrives with the Python package (pynto-py + its examples, and the
+        // `pynto` CLI). Replace this arm with the real command.
         Some("demo") if args.len() == 1 => not_yet("demo", "with the Python package (pynto-py)"),
-        Some("bench") if args.len() == 1 => not_yet("bench", "with the benchmark issue"),
+        Some("bench") => match bench::parse_args(&args[1..]) {
+            Ok(bench_args) => bench::bench(&ctx, &bench_args),
+            Err(e) => return usage_error(&e),
+        },
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -194,10 +199,13 @@ fn test_all(ctx: &Ctx) -> Result<(), Failure> {
             name: "python",
             run: Box::new(|| python_step(ctx)),
         });
+        steps.push(Step {
+            name: "interop",
+            run: Box::new(|| interop_step(ctx)),
+        });
     } else {
         println!("xtask test-all: no pynto-py/pyproject.toml yet, so no Python step");
     }
-    // Later: once pynto-py/examples and the `pynto` CLI exist, their checks go here as steps.
 
     let total = steps.len();
     for (i, step) in steps.iter().enumerate() {
@@ -300,6 +308,29 @@ fn python_step(ctx: &Ctx) -> Result<(), String> {
         )),
         _ => Err(format!("`{line}` failed ({status})")),
     }
+}
+
+/// The Rust pieces against real Python peers: the CLI end-to-end tests and the runtime's
+/// examples. Runs after the Python step, which built the package into target/venv.
+fn interop_step(ctx: &Ctx) -> Result<(), String> {
+    let venv = ctx.root.join("target/venv");
+    let python = venv.join("bin/python");
+    let mut venv_path = OsString::from(venv.join("bin").as_os_str());
+    venv_path.push(":");
+    venv_path.push(std::env::var_os("PATH").unwrap_or_default());
+    run(ctx
+        .cargo(&["test", "-p", "pynto-cli", "--", "--ignored"])
+        .env("PYNTO_TEST_PYTHON", &python))?;
+    run(&mut ctx.cargo(&["build", "-p", "pynto-runtime", "--examples"]))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| ctx.root.join("target"));
+    run(Command::new(&python)
+        .arg("pynto-runtime/examples/run_examples.py")
+        .arg(target.join("debug/examples"))
+        .current_dir(&ctx.root)
+        .env("VIRTUAL_ENV", &venv)
+        .env("PATH", &venv_path))
 }
 
 // ---------------------------------------------------------------------------------------------

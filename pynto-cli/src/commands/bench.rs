@@ -19,7 +19,10 @@ use crate::stats::{summarize, Summary};
 
 const WARMUP: usize = 50;
 
-fn measure(seconds: f64, mut once: impl FnMut() -> Result<(), Error>) -> Result<(Summary, f64), CliError> {
+fn measure(
+    seconds: f64,
+    mut once: impl FnMut() -> Result<(), Error>,
+) -> Result<(Summary, f64), CliError> {
     for _ in 0..WARMUP {
         once().map_err(|e| CliError::runtime(&e))?;
     }
@@ -54,7 +57,11 @@ pub fn run(args: &ConnectArgs, seconds: f64) -> Result<(), CliError> {
     println!(
         "pynto bench: {} ({}), {seconds} s per benchmark; latencies in microseconds",
         session.peer_address(),
-        if classic { "classic server".to_string() } else { format!("service {:?}", session.peer_hello().service) }
+        if classic {
+            "classic server".to_string()
+        } else {
+            format!("service {:?}", session.peer_hello().service)
+        }
     );
     println!(
         "{:<26} {:>9} {:>11} {:>9} {:>9} {:>9} {:>9} {:>9}",
@@ -67,9 +74,12 @@ pub fn run(args: &ConnectArgs, seconds: f64) -> Result<(), CliError> {
         let answer = root
             .call_method("getmodule", vec![Value::Str("math".into())])
             .map_err(|e| CliError::runtime(&e))?;
-        let math = root
-            .remote_of(&answer)
-            .ok_or_else(|| CliError::new(Code::Protocol, "getmodule(\"math\") did not return a module"))?;
+        let math = root.remote_of(&answer).ok_or_else(|| {
+            CliError::new(
+                Code::Protocol,
+                "getmodule(\"math\") did not return a module",
+            )
+        })?;
         let check = math
             .call_method("pow", vec![Value::Int(2), Value::Int(10)])
             .map_err(|e| CliError::runtime(&e))?;
@@ -80,7 +90,8 @@ pub fn run(args: &ConnectArgs, seconds: f64) -> Result<(), CliError> {
             ));
         }
         let (s, rate) = measure(seconds, || {
-            math.call_method("pow", vec![Value::Int(2), Value::Int(10)]).map(|_| ())
+            math.call_method("pow", vec![Value::Int(2), Value::Int(10)])
+                .map(|_| ())
         })?;
         row("modules.math.pow(2, 10)", &s, rate);
     } else {

@@ -37,8 +37,14 @@ fn evaluate(eval: &mut Evaluator, program: &[expr::Stmt], json: bool) -> Result<
         EvalError::Local(message) => CliError::new(Code::Failed, message),
         EvalError::Runtime(e) => CliError::runtime(&e),
     })?;
-    let value = outcome.map(|o| o.value).unwrap_or_else(|| Obj::Data(expr::Data::none()));
-    let text = if json { eval.json(&value) } else { eval.repr(&value) };
+    let value = outcome
+        .map(|o| o.value)
+        .unwrap_or_else(|| Obj::Data(expr::Data::none()));
+    let text = if json {
+        eval.json(&value)
+    } else {
+        eval.repr(&value)
+    };
     let text = text.map_err(|e: Error| CliError::runtime(&e))?;
     println!("{text}");
     Ok(())

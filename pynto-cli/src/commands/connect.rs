@@ -71,7 +71,11 @@ fn interactive(eval: &mut Evaluator, address: &str) -> Result<(), CliError> {
     if let Some(path) = &history {
         let _ = editor.load_history(path);
     }
-    let names = if eval.classic() { "root, modules" } else { "root" };
+    let names = if eval.classic() {
+        "root, modules"
+    } else {
+        "root"
+    };
     let kind = if eval.classic() {
         "classic server".to_string()
     } else {
@@ -115,7 +119,7 @@ fn handle(eval: &mut Evaluator, line: &str) -> Result<Flow, CliError> {
     let program = match expr::parse(trimmed) {
         Ok(program) => program,
         Err(e) => {
-            eprintln!("SyntaxError: {e}");
+            eprintln!("{e}");
             return Ok(Flow::Continue);
         }
     };
@@ -133,8 +137,12 @@ fn handle(eval: &mut Evaluator, line: &str) -> Result<Flow, CliError> {
         }
         Ok(None) => {}
         Err(EvalError::Local(message)) => eprintln!("{message}"),
-        Err(EvalError::Runtime(Error::Remote(failure))) => eprintln!("{}", format_failure(&failure)),
-        Err(EvalError::Runtime(e @ (Error::Interrupted(_) | Error::Overloaded(_)))) => eprintln!("{e}"),
+        Err(EvalError::Runtime(Error::Remote(failure))) => {
+            eprintln!("{}", format_failure(&failure))
+        }
+        Err(EvalError::Runtime(e @ (Error::Interrupted(_) | Error::Overloaded(_)))) => {
+            eprintln!("{e}")
+        }
         Err(EvalError::Runtime(e)) => return Err(CliError::runtime(&e)),
     }
     Ok(Flow::Continue)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import aio
+from ._async import AsyncResult, async_, timed
 from ._connection import TLS, Connection, connect, connect_subprocess, connect_thread
 from ._errors import AccessDenied, ConnectionClosed, ProtocolError, RemoteError, Timeout
 from ._pynto import PROTOCOL_VERSION, BoundMethod, Proxy, is_proxy
@@ -23,6 +25,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "TLS",
     "AccessDenied",
+    "AsyncResult",
     "BoundMethod",
     "ClassicService",
     "Connection",
@@ -33,6 +36,8 @@ __all__ = [
     "Server",
     "Service",
     "Timeout",
+    "aio",
+    "async_",
     "connect",
     "connect_subprocess",
     "connect_thread",
@@ -41,6 +46,7 @@ __all__ = [
     "is_proxy",
     "obtain",
     "serve_stdio",
+    "timed",
 ]
 
 

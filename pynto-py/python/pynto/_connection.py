@@ -74,6 +74,8 @@ class Connection(_pynto.Connection):
         self._on_close: list = []
         self.process: subprocess.Popen | None = None
         self._root_lock = threading.Lock()
+        # The event loop that runs `async def` methods of this side's service (pynto.aio).
+        self._loop: Any = None
 
     @property
     def root(self) -> Any:

@@ -16,7 +16,8 @@ _DIRECT = {
     "__call__", "__repr__", "__str__", "__format__", "__hash__", "__bool__", "__len__", "__iter__", "__next__",
     "__getitem__", "__setitem__", "__delitem__", "__contains__", "__enter__", "__exit__",
 }
-_CANDIDATES = sorted(_DIRECT | set(op.COMPARE) | set(op.BINARY) | set(op.UNARY))
+_ASYNC = {"__await__", "__aiter__", "__anext__", "__aenter__", "__aexit__"}
+_CANDIDATES = sorted(_DIRECT | _ASYNC | set(op.COMPARE) | set(op.BINARY) | set(op.UNARY))
 # Special methods only `object` defines are not forwarded: they would only add round trips
 # (the proxy is unique per remote object, so identity, equality and hashing still agree).
 
@@ -124,3 +125,47 @@ def on_disconnect(conn) -> None:
     hook = getattr(conn, "_on_disconnect", None)
     if hook is not None:
         hook()
+
+
+# --------------------------------------------------------------------------- awaitables
+
+_background_loop = None
+_background_lock = __import__("threading").Lock()
+
+
+def _loop_for(conn):
+    """The event loop that drives awaitables for ``conn``: its own (an ``aio`` connection or
+    server) or pynto's background loop, started on first use."""
+    loop = getattr(conn, "_loop", None) if conn is not None else None
+    if loop is not None and not loop.is_closed():
+        return loop
+    global _background_loop
+    with _background_lock:
+        if _background_loop is None or _background_loop.is_closed():
+            import asyncio
+            import threading
+
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=loop.run_forever, name="pynto-asyncio", daemon=True)
+            thread.start()
+            _background_loop = loop
+        return _background_loop
+
+
+def drive(awaitable, conn):
+    """Run ``awaitable`` to completion on its owner's event loop; its result (called by the
+    compiled host for ``await proxy``, ``async for``, ``async with`` and ``async def`` methods)."""
+    import asyncio
+
+    loop = _loop_for(conn)
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        raise RuntimeError("pynto: cannot wait for a coroutine on its own event loop's thread")
+
+    async def run():
+        return await awaitable
+
+    return asyncio.run_coroutine_threadsafe(run(), loop).result()

@@ -73,6 +73,39 @@ def _dir(self):
     return list(self._pynto_dir())
 
 
+def _await(self):
+    from ._async import AsyncResult
+
+    return AsyncResult(self._pynto_async_op(0, None)).__await__()
+
+
+def _aiter(self):
+    from ._async import AsyncResult
+
+    return AsyncResult(self._pynto_async_op(1, None)).value
+
+
+def _anext(self):
+    from ._async import AsyncResult
+
+    return AsyncResult(self._pynto_async_op(2, None))
+
+
+def _aenter(self):
+    from ._async import AsyncResult
+
+    return AsyncResult(self._pynto_async_op(3, None))
+
+
+def _aexit(self, exc_type, exc, tb):
+    from ._async import AsyncResult
+
+    return AsyncResult(self._pynto_async_exit(exc_type, exc, tb, None))
+
+
+_ASYNC = {"__await__": _await, "__aiter__": _aiter, "__anext__": _anext, "__aenter__": _aenter, "__aexit__": _aexit}
+
+
 def make_class(base: type, module: str, qualname: str, dunders: list, methods: list, abcs: list) -> type:
     """Build the proxy class for one remote type (called by the compiled module)."""
     ns: dict = {"__slots__": (), "__module__": "pynto.proxies", "__qualname__": qualname, "__dir__": _dir, "__reduce_ex__": _reduce_ex}
@@ -86,6 +119,8 @@ def make_class(base: type, module: str, qualname: str, dunders: list, methods: l
             ns[name] = _binary(*op.BINARY[name])
         elif name in op.UNARY:
             ns[name] = _unary(op.UNARY[name])
+        elif name in _ASYNC:
+            ns[name] = _ASYNC[name]
     if "__hash__" not in dunders and "__eq__" in dunders:
         ns["__hash__"] = None
     if "__unhashable__" in dunders:

@@ -54,6 +54,8 @@ class Server:
         self._connections: set[Connection] = set()
         self._closed = threading.Event()
         self._started = False
+        # The event loop that runs `async def` service methods (set by pynto.aio.serve).
+        self._loop: Any = None
 
     @property
     def address(self) -> str:
@@ -91,6 +93,7 @@ class Server:
                 return
             self._connections.add(conn)
         conn._on_close.append(lambda: self._forget(conn))
+        conn._loop = self._loop
         log.info("pynto: connection from %s", accepted.peer)
         try:
             _bind(conn, instance)

@@ -1,0 +1,322 @@
+//! Calls that do not block: a pending reply the caller collects later, by waiting, by callback,
+//! or by awaiting it in asyncio.
+//!
+//! The runtime signals completion on the connection's reader thread, which must never take the
+//! GIL. So the signal only flips a flag, wakes waiters, writes to the event fd an asyncio loop
+//! watches (`loop.add_reader`), and queues the reply for the callback runner, a thread of this
+//! module that calls Python callbacks with the GIL. Unboxing happens on whoever takes the value.
+
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+use pynto_runtime::{Error, ReplyHandle};
+use pyo3::prelude::*;
+
+use crate::boxing::{self, Cx};
+use crate::connection::Connection;
+use crate::errors;
+use crate::host::PyHost;
+
+/// The shared state of one pending reply.
+struct Shared {
+    handle: Mutex<Option<ReplyHandle<PyHost>>>,
+    /// The reply is here (or the call timed out): `take` will not block.
+    ready: Mutex<bool>,
+    cond: Condvar,
+    timed_out: AtomicBool,
+    /// An event fd to write when ready (-1: none).
+    notify_fd: AtomicI32,
+    /// Python callable run by the callback runner when ready.
+    on_ready: Mutex<Option<Py<PyAny>>>,
+    deadline: Option<Instant>,
+}
+
+impl Shared {
+    /// Mark ready and tell everyone who listens. Runs on the reader thread: no GIL.
+    fn signal(self: &Arc<Self>) {
+        {
+            let mut ready = self.ready.lock();
+            if *ready {
+                return;
+            }
+            *ready = true;
+        }
+        self.cond.notify_all();
+        let fd = self.notify_fd.load(Ordering::Acquire);
+        if fd >= 0 {
+            poke(fd);
+        }
+        if self.on_ready.lock().is_some() {
+            runner().send(Job::Ready(Arc::clone(self)));
+        }
+    }
+}
+
+/// Wake an eventfd (8-byte counter write). Errors (a full counter, a closed fd) are harmless:
+/// the loop drains and rescans anyway.
+fn poke(fd: RawFd) {
+    let one: u64 = 1;
+    // SAFETY: writes 8 bytes from a valid u64 to a descriptor; no memory is shared.
+    unsafe {
+        libc::write(fd, (&one as *const u64).cast(), 8);
+    }
+}
+
+enum Job {
+    Ready(Arc<Shared>),
+    Deadline(Weak<Shared>),
+}
+
+/// The callback runner: calls `on_ready` callbacks with the GIL, and times out timed calls.
+struct Runner {
+    jobs: Mutex<Sender<Job>>,
+}
+
+impl Runner {
+    fn send(&self, job: Job) {
+        let _ = self.jobs.lock().send(job);
+    }
+}
+
+fn runner() -> &'static Runner {
+    static RUNNER: OnceLock<Runner> = OnceLock::new();
+    RUNNER.get_or_init(|| {
+        let (tx, rx) = channel::<Job>();
+        std::thread::Builder::new()
+            .name("pynto-callbacks".into())
+            .spawn(move || {
+                let mut deadlines: Vec<Weak<Shared>> = Vec::new();
+                loop {
+                    let next = deadlines
+                        .iter()
+                        .filter_map(|w| w.upgrade().and_then(|s| s.deadline))
+                        .min();
+                    let job = match next {
+                        Some(at) => {
+                            match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                                Ok(job) => Some(job),
+                                Err(RecvTimeoutError::Timeout) => None,
+                                Err(RecvTimeoutError::Disconnected) => return,
+                            }
+                        }
+                        None => match rx.recv() {
+                            Ok(job) => Some(job),
+                            Err(_) => return,
+                        },
+                    };
+                    match job {
+                        Some(Job::Ready(shared)) => fire(&shared),
+                        Some(Job::Deadline(w)) => deadlines.push(w),
+                        None => {}
+                    }
+                    let now = Instant::now();
+                    deadlines.retain(|w| match w.upgrade() {
+                        Some(s) if s.deadline.is_some_and(|d| d <= now) => {
+                            expire(&s);
+                            false
+                        }
+                        Some(s) => !*s.ready.lock(),
+                        None => false,
+                    });
+                }
+            })
+            .expect("start the pynto callback thread");
+        Runner {
+            jobs: Mutex::new(tx),
+        }
+    })
+}
+
+/// A timed call ran out of time: cancel it on the peer and fail it with Timeout.
+fn expire(shared: &Arc<Shared>) {
+    if *shared.ready.lock() {
+        return;
+    }
+    shared.timed_out.store(true, Ordering::Release);
+    if let Some(handle) = shared.handle.lock().as_mut() {
+        handle.cancel();
+    }
+    shared.signal();
+}
+
+fn fire(shared: &Arc<Shared>) {
+    let callback = shared.on_ready.lock().take();
+    if let Some(callback) = callback {
+        crate::errors::keep_thread_state();
+        Python::attach(|py| {
+            if let Err(e) = callback.call0(py) {
+                e.write_unraisable(py, None);
+            }
+        });
+    }
+}
+
+/// A reply that will arrive later. The Python class `pynto.AsyncResult` wraps it.
+#[pyclass(frozen, module = "pynto._pynto")]
+pub struct PendingReply {
+    shared: Arc<Shared>,
+    conn: Py<Connection>,
+}
+
+impl PendingReply {
+    /// Send a request built by `build` without waiting; `timeout` fails it with Timeout.
+    pub(crate) fn start(
+        py: Python<'_>,
+        conn: &Bound<'_, Connection>,
+        target: pynto_proto::Target,
+        timeout: Option<f64>,
+        build: impl FnOnce(
+            &Arc<crate::host::ConnState>,
+            &mut pynto_runtime::Boxer<'_, PyHost>,
+        ) -> PyResult<pynto_proto::Op>,
+    ) -> PyResult<PendingReply> {
+        let connection = conn.get();
+        let session = connection.session_ref(py)?;
+        let state = connection
+            .state()
+            .ok_or_else(|| errors::protocol_error(py, "the connection is not open".into()))?;
+        let mut boxer = session.boxer();
+        let op = build(state, &mut boxer)?;
+        let deadline = match timeout {
+            Some(t) if t.is_finite() && t >= 0.0 => {
+                Some(Instant::now() + Duration::from_secs_f64(t))
+            }
+            Some(t) => {
+                return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                    "timeout must be a number of seconds >= 0, not {t}"
+                )))
+            }
+            None => None,
+        };
+        let shared = Arc::new(Shared {
+            handle: Mutex::new(None),
+            ready: Mutex::new(false),
+            cond: Condvar::new(),
+            timed_out: AtomicBool::new(false),
+            notify_fd: AtomicI32::new(-1),
+            on_ready: Mutex::new(None),
+            deadline,
+        });
+        let weak = Arc::downgrade(&shared);
+        let hook = Box::new(move || {
+            if let Some(shared) = weak.upgrade() {
+                shared.signal();
+            }
+        });
+        let rebuild = state.policy.rebuild_exceptions;
+        let handle = session
+            .request_with_hook(target, op, boxer, hook)
+            .map_err(|e| errors::to_py(py, e, rebuild))?;
+        *shared.handle.lock() = Some(handle);
+        if deadline.is_some() {
+            runner().send(Job::Deadline(Arc::downgrade(&shared)));
+        }
+        Ok(PendingReply {
+            shared,
+            conn: conn.clone().unbind(),
+        })
+    }
+}
+
+#[pymethods]
+impl PendingReply {
+    /// True once the reply (or failure, or timeout) is here.
+    #[getter]
+    fn ready(&self) -> bool {
+        *self.shared.ready.lock()
+    }
+
+    /// Wait until ready, at most `timeout` seconds (None: no limit). True if ready.
+    #[pyo3(signature = (timeout=None))]
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.max(0.0)));
+        loop {
+            let done = py.detach(|| {
+                let mut ready = self.shared.ready.lock();
+                let slice = Instant::now() + Duration::from_millis(100);
+                let until = deadline.map_or(slice, |d| d.min(slice));
+                if !*ready {
+                    self.shared.cond.wait_until(&mut ready, until);
+                }
+                *ready
+            });
+            if done {
+                return Ok(true);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(false);
+            }
+            py.check_signals()?;
+        }
+    }
+
+    /// The value, or the remote error raised; call once, when ready.
+    fn take<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if self.shared.timed_out.load(Ordering::Acquire) {
+            return Err(errors::to_py(py, Error::Timeout, false));
+        }
+        let answer = self
+            .shared
+            .handle
+            .lock()
+            .as_mut()
+            .and_then(|h| h.take())
+            .ok_or_else(|| {
+                errors::protocol_error(py, "the reply was taken already, or is not here yet".into())
+            })?;
+        let connection = self.conn.get();
+        let session = connection.session_ref(py)?;
+        let state = connection
+            .state()
+            .ok_or_else(|| errors::protocol_error(py, "the connection is not open".into()))?;
+        match answer {
+            Ok(answer) => {
+                let cx = Cx {
+                    py,
+                    session,
+                    state,
+                    incoming: &answer.incoming,
+                };
+                boxing::from_value(&cx, &answer.value)
+            }
+            Err(e) => Err(errors::to_py(py, e, state.policy.rebuild_exceptions)),
+        }
+    }
+
+    /// Write to event fd `fd` when ready (now, if ready already).
+    fn set_notify_fd(&self, fd: RawFd) {
+        self.shared.notify_fd.store(fd, Ordering::Release);
+        if *self.shared.ready.lock() {
+            poke(fd);
+        }
+    }
+
+    /// Call `callback()` on pynto's callback thread when ready (at once if ready already).
+    fn set_on_ready(&self, py: Python<'_>, callback: Py<PyAny>) -> PyResult<()> {
+        *self.shared.on_ready.lock() = Some(callback);
+        if *self.shared.ready.lock() {
+            // Ready before the callback was set: run it now, here.
+            if let Some(callback) = self.shared.on_ready.lock().take() {
+                callback.call0(py)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stop waiting; the peer is told to cancel the call.
+    fn cancel(&self) {
+        if let Some(handle) = self.shared.handle.lock().as_mut() {
+            handle.cancel();
+        }
+    }
+
+    /// The request's sequence number (for diagnostics).
+    #[getter]
+    fn seq(&self) -> u64 {
+        self.shared.handle.lock().as_ref().map_or(0, |h| h.seq())
+    }
+}
