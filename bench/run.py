@@ -72,6 +72,8 @@ class Runner:
         self.args = args
         self.p = params(args.quick)
         self.records = []
+        #: Clients that printed their results but then ended badly (crash at exit and the like).
+        self.warnings = []
         self.date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
     def python(self, impl):
@@ -108,8 +110,17 @@ class Runner:
             return "timeout", []
         lines = [json.loads(x) for x in out.stdout.splitlines() if x.startswith("{")]
         if out.returncode != 0:
-            sys.stderr.write(f"  ! {impl} {task} exited {out.returncode}: {out.stderr[-500:]}\n")
+            how = f"signal {-out.returncode}" if out.returncode < 0 else f"status {out.returncode}"
+            first = next((x for x in out.stderr.splitlines() if "panicked" in x or "Error" in x), "")
+            sys.stderr.write(f"  ! {mode} {impl} {task} exited with {how} {first[:200]}\n")
+            self.warnings.append(f"{mode} {IMPL_NAMES[impl]} client `{task}` ended with {how}"
+                                 + (f" after printing its results" if lines else "")
+                                 + (f": `{first.strip()[:160]}`" if first else ""))
             return ("error" if not lines else "ok"), lines
+        if "panicked" in out.stderr:
+            first = next(x for x in out.stderr.splitlines() if "panicked" in x)
+            self.warnings.append(f"{mode} {IMPL_NAMES[impl]} client `{task}` exited 0 but a thread "
+                                 f"panicked: `{first.strip()[:160]}`")
         return "ok", lines
 
     # -----------------------------------------------------------------------------------------
@@ -472,6 +483,14 @@ def report(runner, facts):
             note = r.get("error") or r.get("note") or ""
             w(f"- {r['mode']} {IMPL_NAMES.get(r['impl'], r['impl'])} {r['scenario']} `{r['metric']}`: "
               f"{r['status']}{' - ' + note if note else ''}")
+        w("")
+    if runner.warnings:
+        w("## Client processes that ended badly")
+        w("")
+        w("Their results were printed before the failure and are kept above.")
+        w("")
+        for text in runner.warnings:
+            w(f"- {text}")
         w("")
     w("Raw records (one JSON object per line): `target/bench/results.jsonl`.")
     w("")

@@ -20,6 +20,8 @@ EXPECTED = {
                        "removed: True"],
     "teleport.py": ["digest: ", "closure refused:"],
     "time_service.py": ["server says: pynto: serving TimeService on tcp://", "not exposed:"],
+    "tour.py": ["modules.math.pow(3, 2) = 9.0", "remote map with a local callback: [10, 20, 30] | ran on: {'MainThread'}",
+                "a remote KeyError: KeyError('missing')", "awaited in asyncio: [2.0, 3.0, 4.0]"],
 }
 
 

@@ -38,9 +38,7 @@ fn main() -> ExitCode {
             Ok(seconds) => fuzz(&ctx, seconds),
             Err(e) => return usage_error(&e),
         },
-        // Placeholder: `demo` arrives with the Python package (pynto-py + its examples, and the
-        // `pynto` CLI). Replace this arm with the real command.
-        Some("demo") if args.len() == 1 => not_yet("demo", "with the Python package (pynto-py)"),
+        Some("demo") if args.len() == 1 => demo(&ctx),
         Some("bench") => match bench::parse_args(&args[1..]) {
             Ok(bench_args) => bench::bench(&ctx, &bench_args),
             Err(e) => return usage_error(&e),
@@ -59,7 +57,6 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Exit(code)) => ExitCode::from(code),
         Err(Failure::Message(message)) => {
             eprintln!("{message}");
             ExitCode::FAILURE
@@ -72,16 +69,9 @@ fn usage_error(message: &str) -> ExitCode {
     ExitCode::from(EXIT_USAGE)
 }
 
-fn not_yet(command: &str, arrives: &str) -> Result<(), Failure> {
-    eprintln!("xtask {command}: not available yet; it arrives {arrives}.");
-    Err(Failure::Exit(EXIT_USAGE))
-}
-
 enum Failure {
     /// Print this and exit with status 1.
     Message(String),
-    /// Exit with this status; the message is already printed.
-    Exit(u8),
 }
 
 impl From<String> for Failure {
@@ -254,7 +244,46 @@ fn tidy_cmd(ctx: &Ctx) -> Result<(), Failure> {
 
 const PYTHON_TOOLS: &[&str] = &["maturin", "pytest", "pytest-timeout"];
 
+/// The project's virtualenv (target/venv) with pynto built into it.
+struct Venv {
+    python: PathBuf,
+    dir: PathBuf,
+    path: OsString,
+}
+
+impl Venv {
+    /// A command run "inside" the venv, from the repository root.
+    fn command(&self, root: &Path, program: &Path) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.current_dir(root)
+            .env("VIRTUAL_ENV", &self.dir)
+            .env("PATH", &self.path)
+            .env_remove("CONDA_PREFIX")
+            .env_remove("PYTHONHOME");
+        cmd
+    }
+}
+
 fn python_step(ctx: &Ctx) -> Result<(), String> {
+    let venv = prepare_venv(ctx)?;
+    let mut pytest = venv.command(&ctx.root, &venv.python);
+    pytest.args(["-m", "pytest", "pynto-py/tests", "-p", "no:cacheprovider"]);
+    let line = describe(&pytest);
+    println!("$ {line}");
+    let status = pytest
+        .status()
+        .map_err(|e| format!("cannot run `{line}`: {e}"))?;
+    match status.code() {
+        Some(0) => Ok(()),
+        Some(5) => Err(format!(
+            "`{line}` collected no tests (pytest exit code 5); pynto-py/tests must contain tests"
+        )),
+        _ => Err(format!("`{line}` failed ({status})")),
+    }
+}
+
+/// Create target/venv if needed, install the build and test tools, and build pynto into it.
+fn prepare_venv(ctx: &Ctx) -> Result<Venv, String> {
     let venv = ctx.root.join("target/venv");
     let bin = venv.join("bin");
     let python = bin.join("python");
@@ -293,21 +322,41 @@ fn python_step(ctx: &Ctx) -> Result<(), String> {
     }
 
     run(in_venv(&bin.join("maturin")).args(["develop", "--release", "-m", "pynto-py/Cargo.toml"]))?;
+    Ok(Venv {
+        python,
+        dir: venv,
+        path: venv_path,
+    })
+}
 
-    let mut pytest = in_venv(&python);
-    pytest.args(["-m", "pytest", "pynto-py/tests", "-p", "no:cacheprovider"]);
-    let line = describe(&pytest);
-    println!("$ {line}");
-    let status = pytest
-        .status()
-        .map_err(|e| format!("cannot run `{line}`: {e}"))?;
-    match status.code() {
-        Some(0) => Ok(()),
-        Some(5) => Err(format!(
-            "`{line}` collected no tests (pytest exit code 5); pynto-py/tests must contain tests"
-        )),
-        _ => Err(format!("`{line}` failed ({status})")),
+// ---------------------------------------------------------------------------------------------
+// demo
+
+/// Build pynto into target/venv, start a real classic server process, run the tour against
+/// it, and stop the server.
+fn demo(ctx: &Ctx) -> Result<(), Failure> {
+    let venv = prepare_venv(ctx).map_err(|e| Failure::Message(format!("xtask demo: {e}")))?;
+    let mut server = venv
+        .command(&ctx.root, &venv.python)
+        .args(["-m", "pynto", "serve", "--classic", "--port", "0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| Failure::Message(format!("xtask demo: cannot start the server: {e}")))?;
+    let mut line = String::new();
+    if let Some(out) = server.stdout.take() {
+        let _ = BufReader::new(out).read_line(&mut line);
     }
+    println!("{}", line.trim_end());
+    let outcome = match line.trim_end().rsplit_once(" on ") {
+        Some((_, address)) => run(venv
+            .command(&ctx.root, &venv.python)
+            .args(["pynto-py/examples/tour.py", address])),
+        None => Err(format!("the server did not start: it printed {line:?}")),
+    };
+    // SIGTERM: the server stops cleanly.
+    let _ = Command::new("kill").arg(server.id().to_string()).status();
+    let _ = server.wait();
+    outcome.map_err(|e| Failure::Message(format!("xtask demo: {e}")))
 }
 
 /// The Rust pieces against real Python peers: the CLI end-to-end tests and the runtime's
