@@ -13,6 +13,7 @@ import json
 import math
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -489,8 +490,12 @@ def report(runner, facts):
         w("")
         w("Their results were printed before the failure and are kept above.")
         w("")
+        counts = {}
         for text in runner.warnings:
-            w(f"- {text}")
+            text = re.sub(r"\(\d+\)", "(N)", text.split(" ", 1)[1])  # both modes together
+            counts[text] = counts.get(text, 0) + 1
+        for text, k in counts.items():
+            w(f"- {k} x {text}")
         w("")
     w("Raw records (one JSON object per line): `target/bench/results.jsonl`.")
     w("")
