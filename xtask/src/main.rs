@@ -242,7 +242,7 @@ fn tidy_cmd(ctx: &Ctx) -> Result<(), Failure> {
 // ---------------------------------------------------------------------------------------------
 // python
 
-const PYTHON_TOOLS: &[&str] = &["maturin", "pytest", "pytest-timeout"];
+const PYTHON_TOOLS: &[&str] = &["maturin", "pytest", "pytest-timeout", "mypy==2.4.1"];
 
 /// The project's virtualenv (target/venv) with pynto built into it.
 struct Venv {
@@ -274,12 +274,20 @@ fn python_step(ctx: &Ctx) -> Result<(), String> {
         .status()
         .map_err(|e| format!("cannot run `{line}`: {e}"))?;
     match status.code() {
-        Some(0) => Ok(()),
-        Some(5) => Err(format!(
+        Some(0) => {}
+        Some(5) => return Err(format!(
             "`{line}` collected no tests (pytest exit code 5); pynto-py/tests must contain tests"
         )),
-        _ => Err(format!("`{line}` failed ({status})")),
+        _ => return Err(format!("`{line}` failed ({status})")),
     }
+    // The hand-written stub of the compiled module must match it.
+    run(venv.command(&ctx.root, &venv.python).args([
+        "-m",
+        "mypy.stubtest",
+        "pynto._pynto",
+        "--allowlist",
+        "pynto-py/stubtest-allowlist.txt",
+    ]))
 }
 
 /// Create target/venv if needed, install the build and test tools, and build pynto into it.
@@ -310,7 +318,7 @@ fn prepare_venv(ctx: &Ctx) -> Result<Venv, String> {
 
     let have_tools = bin.join("maturin").exists()
         && in_venv(&python)
-            .args(["-c", "import pytest, pytest_timeout"])
+            .args(["-c", "import pytest, pytest_timeout, mypy.stubtest"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
