@@ -167,25 +167,3 @@ pub(crate) fn failure(py: Python<'_>, err: &PyErr) -> Failure {
         traceback: text(4),
     }
 }
-
-/// Keep a Python thread state on this (runtime-owned) thread for its whole life, so each
-/// request served here does not create and destroy one (about 5 us each time).
-pub(crate) fn keep_thread_state() {
-    thread_local! {
-        static KEPT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    }
-    KEPT.with(|kept| {
-        if !kept.get() {
-            kept.set(true);
-            // SAFETY: PyGILState_Ensure on a thread without a thread state creates one and takes
-            // the GIL; PyEval_SaveThread releases the GIL and keeps the state. Later
-            // `Python::attach` calls on this thread find it and reuse it.
-            unsafe {
-                if pyo3::ffi::Py_IsInitialized() != 0 {
-                    pyo3::ffi::PyGILState_Ensure();
-                    pyo3::ffi::PyEval_SaveThread();
-                }
-            }
-        }
-    });
-}

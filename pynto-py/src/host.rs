@@ -137,8 +137,7 @@ impl Host for PyHost {
         incoming: &Incoming<Self>,
         boxer: &mut Boxer<'_, Self>,
     ) -> Result<Value, Failure> {
-        crate::errors::keep_thread_state();
-        Python::attach(|py| {
+        crate::interp::with_python(|py| {
             let target = target.bind(py);
             let cx = boxing::Cx {
                 py,
@@ -156,11 +155,17 @@ impl Host for PyHost {
                 Err(e) => Err(errors::failure(py, &e)),
             }
         })
+        .unwrap_or_else(|| {
+            Err(Failure::new(
+                ErrorKind::Unimplemented,
+                "pynto.ConnectionClosed",
+                "the interpreter of this side is shutting down",
+            ))
+        })
     }
 
     fn on_close(&self, _session: &Session<Self>) {
-        crate::errors::keep_thread_state();
-        Python::attach(|py| {
+        crate::interp::with_python(|py| {
             if let Some(conn) = self
                 .state
                 .connection

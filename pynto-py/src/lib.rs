@@ -16,6 +16,7 @@ mod boxing;
 mod connection;
 mod errors;
 mod host;
+mod interp;
 mod pending;
 mod proxy;
 mod server;
@@ -34,6 +35,7 @@ fn _pynto(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(connection::serve_stdio, m)?)?;
     m.add_function(wrap_pyfunction!(connection::connect_thread_pair, m)?)?;
     m.add_function(wrap_pyfunction!(proxy::is_proxy, m)?)?;
+    m.add_function(wrap_pyfunction!(interp::_mark_exiting, m)?)?;
     m.add("PROTOCOL_VERSION", pynto_proto::PROTOCOL_VERSION)?;
     Ok(())
 }

@@ -146,8 +146,7 @@ fn expire(shared: &Arc<Shared>) {
 fn fire(shared: &Arc<Shared>) {
     let callback = shared.on_ready.lock().take();
     if let Some(callback) = callback {
-        crate::errors::keep_thread_state();
-        Python::attach(|py| {
+        crate::interp::with_python(|py| {
             if let Err(e) = callback.call0(py) {
                 e.write_unraisable(py, None);
             }

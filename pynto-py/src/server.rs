@@ -176,8 +176,7 @@ fn accept_loop(listener: &Listener, stopping: &AtomicBool, on_accept: &Arc<Py<Py
         let spawned = std::thread::Builder::new()
             .name("pynto-open".into())
             .spawn(move || {
-                crate::errors::keep_thread_state();
-                Python::attach(|py| {
+                crate::interp::with_python(|py| {
                     let accepted = Accepted {
                         transport: Mutex::new(Some(transport)),
                         peer,
@@ -197,7 +196,7 @@ fn accept_loop(listener: &Listener, stopping: &AtomicBool, on_accept: &Arc<Py<Py
 }
 
 fn log(message: &str) {
-    Python::attach(|py| {
+    crate::interp::with_python(|py| {
         let _ = py
             .import("logging")
             .and_then(|l| l.call_method1("getLogger", ("pynto",)))

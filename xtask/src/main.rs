@@ -275,9 +275,11 @@ fn python_step(ctx: &Ctx) -> Result<(), String> {
         .map_err(|e| format!("cannot run `{line}`: {e}"))?;
     match status.code() {
         Some(0) => {}
-        Some(5) => return Err(format!(
+        Some(5) => {
+            return Err(format!(
             "`{line}` collected no tests (pytest exit code 5); pynto-py/tests must contain tests"
-        )),
+        ))
+        }
         _ => return Err(format!("`{line}` failed ({status})")),
     }
     // The hand-written stub of the compiled module must match it.

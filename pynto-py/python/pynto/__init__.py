@@ -11,13 +11,14 @@ everything else by reference; both sides serve and call.
 
 from __future__ import annotations
 
+import atexit
 from typing import Any
 
 from . import aio
 from ._async import AsyncResult, async_, timed
 from ._connection import TLS, Connection, connect, connect_subprocess, connect_thread
 from ._errors import AccessDenied, ConnectionClosed, ProtocolError, RemoteError, Timeout
-from ._pynto import PROTOCOL_VERSION, BoundMethod, Proxy, is_proxy
+from ._pynto import PROTOCOL_VERSION, BoundMethod, Proxy, _mark_exiting, is_proxy
 from ._server import Server, serve_stdio
 from ._service import ClassicService, Service, exposed
 
@@ -48,6 +49,10 @@ __all__ = [
     "serve_stdio",
     "timed",
 ]
+
+
+# pynto's own threads stop entering the interpreter once it starts shutting down.
+atexit.register(_mark_exiting)
 
 
 def obtain(proxy: Any) -> Any:

@@ -17,6 +17,7 @@ __all__ = [
     "serve_stdio",
     "connect_thread_pair",
     "is_proxy",
+    "_mark_exiting",
     "PROTOCOL_VERSION",
 ]
 
@@ -132,6 +133,7 @@ class Server:
     def close(self) -> None: ...
 
 def is_proxy(obj: object) -> bool: ...
+def _mark_exiting() -> None: ...
 def connect_address(
     cls: type[Connection],
     address: str,
