@@ -33,8 +33,10 @@ pub const HEADER_LEN: usize = 8;
 
 /// How far ahead of the bytes actually received a payload buffer may be allocated at first.
 /// Past this, a buffer grows by at most the amount already received, so a hostile length
-/// costs at most about twice what the peer really sent.
-const PREALLOC_MAX: usize = 16 << 20;
+/// costs at most about twice what the peer really sent. The first reservation is address space
+/// only (the kernel maps pages as data lands in them), so it is sized for bulk transfers to
+/// arrive without regrowing and copying.
+const PREALLOC_MAX: usize = 256 << 20;
 
 /// The capacity of the read buffer: small frames cost one read system call.
 const READ_BUFFER: usize = 64 << 10;

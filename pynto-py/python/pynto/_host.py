@@ -39,8 +39,25 @@ _METHOD_TYPES = (
 )
 
 
+_descriptions: dict = {}
+
+
 def describe(obj, policy) -> tuple:
-    """(module, qualname, dunders, methods, abcs) of ``type(obj)`` as the peer may see it."""
+    """(module, qualname, dunders, methods, abcs) of ``type(obj)`` as the peer may see it.
+
+    Computed once per type and policy in this process (each connection still sends it once)."""
+    key = (type(obj), policy)
+    try:
+        return _descriptions[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable policy
+        return _describe(obj, policy)
+    description = _descriptions[key] = _describe(obj, policy)
+    return description
+
+
+def _describe(obj, policy) -> tuple:
     cls = type(obj)
     dunders = []
     for name in _CANDIDATES:

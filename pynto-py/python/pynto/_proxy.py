@@ -106,8 +106,20 @@ def _aexit(self, exc_type, exc, tb):
 _ASYNC = {"__await__": _await, "__aiter__": _aiter, "__anext__": _anext, "__aenter__": _aenter, "__aexit__": _aexit}
 
 
+_classes: dict = {}
+
+
 def make_class(base: type, module: str, qualname: str, dunders: list, methods: list, abcs: list) -> type:
-    """Build the proxy class for one remote type (called by the compiled module)."""
+    """The proxy class for one remote type (called by the compiled module). Classes are shared
+    by every connection that describes the type the same way."""
+    key = (base, module, qualname, tuple(dunders), tuple(methods), tuple(abcs))
+    cls = _classes.get(key)
+    if cls is None:
+        cls = _classes[key] = _make_class(base, module, qualname, dunders, methods, abcs)
+    return cls
+
+
+def _make_class(base: type, module: str, qualname: str, dunders: list, methods: list, abcs: list) -> type:
     ns: dict = {"__slots__": (), "__module__": "pynto.proxies", "__qualname__": qualname, "__dir__": _dir, "__reduce_ex__": _reduce_ex}
     ns["__repr__"] = getattr(base, "_pynto_repr")
     for name in dunders:
