@@ -7,22 +7,45 @@
 //! work (requests fail with "the interpreter is shutting down").
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 
 static EXITING: AtomicBool = AtomicBool::new(false);
+/// pynto threads inside `with_python` now.
+static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+/// How long `atexit` waits for pynto threads to leave the interpreter.
+const EXIT_GRACE: Duration = Duration::from_secs(3);
 
-/// Called from `atexit`: pynto's threads stop entering Python.
+/// Called from `atexit` (before the interpreter starts finalizing): pynto's threads stop
+/// entering Python, and those inside are given a moment to leave. A thread still inside when
+/// finalization starts would be ended by the interpreter while in Rust frames, aborting the
+/// process.
 #[pyfunction]
-pub(crate) fn _mark_exiting() {
-    EXITING.store(true, Ordering::Release);
+pub(crate) fn _mark_exiting(py: Python<'_>) {
+    EXITING.store(true, Ordering::SeqCst);
+    py.detach(|| {
+        let until = Instant::now() + EXIT_GRACE;
+        while ACTIVE.load(Ordering::SeqCst) > 0 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
 }
 
 /// Run `f` with the GIL on one of pynto's own threads, unless the interpreter is gone or going.
 pub(crate) fn with_python<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Option<R> {
+    struct Leave;
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            ACTIVE.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    // Count in first, then look: `_mark_exiting` either sees us counted or we see the flag.
+    ACTIVE.fetch_add(1, Ordering::SeqCst);
+    let _leave = Leave;
     // SAFETY: Py_IsInitialized may be called at any time, from any thread.
-    if EXITING.load(Ordering::Acquire) || unsafe { pyo3::ffi::Py_IsInitialized() } == 0 {
+    if EXITING.load(Ordering::SeqCst) || unsafe { pyo3::ffi::Py_IsInitialized() } == 0 {
         return None;
     }
     keep_thread_state();

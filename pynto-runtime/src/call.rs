@@ -70,13 +70,22 @@ impl<H: Host> Pending<H> {
         })
     }
 
-    /// Store the outcome and wake the caller.
-    pub(crate) fn complete(&self, result: Result<Answer<H>, Error>) {
+    /// Store the outcome and wake the caller; true if the caller is a blocking (parked) one.
+    pub(crate) fn complete(&self, result: Result<Answer<H>, Error>) -> bool {
         *self.result.lock() = Some(result);
         match &self.wake {
-            Wake::Slot(slot) => slot.wake(),
-            Wake::Task(waker) => waker.wake(),
-            Wake::Hook(hook) => hook(),
+            Wake::Slot(slot) => {
+                slot.wake();
+                true
+            }
+            Wake::Task(waker) => {
+                waker.wake();
+                false
+            }
+            Wake::Hook(hook) => {
+                hook();
+                false
+            }
         }
     }
 
@@ -123,45 +132,118 @@ impl<H: Host> Session<H> {
         outcome
     }
 
+    /// Wait for the reply to `seq`: read the connection itself while nobody else does (no
+    /// handoff between threads), else park until woken. Requests of this thread's chain run
+    /// here meanwhile; others go to the pool. Every `poll_interval` the deadline and the
+    /// interrupt hook are checked.
     fn wait(
         &self,
         seq: Seq,
         pending: &Arc<Pending<H>>,
-        slot: &ParkSlot,
+        slot: &Arc<ParkSlot>,
         deadline: Option<Instant>,
         options: &CallOptions<'_>,
     ) -> Result<Answer<H>, Error> {
-        let poll = self.inner.core.config.poll_interval;
-        loop {
+        let inner = &self.inner;
+        let poll = inner.core.config.poll_interval;
+        let my_chain = chains::current_chain();
+        let mut read_some = false;
+        let outcome = loop {
             if let Some(result) = pending.take() {
-                return result;
+                break result;
             }
-            let wake_at = match (deadline, options.interrupt.is_some()) {
-                (Some(d), true) => Some(d.min(Instant::now() + poll)),
-                (Some(d), false) => Some(d),
-                (None, true) => Some(Instant::now() + poll),
-                (None, false) => None,
+            if let Some(job) = slot.try_pop() {
+                job();
+                continue;
+            }
+            // Time to look at the clock and the interrupt hook?
+            let check = |now: Instant| -> Result<(), Error> {
+                if deadline.is_some_and(|d| now >= d) {
+                    return Err(Error::Timeout);
+                }
+                if let Some(check) = options.interrupt {
+                    check()?;
+                }
+                Ok(())
             };
-            match slot.wait(wake_at) {
+            let wake_at = match deadline {
+                Some(d) => d.min(Instant::now() + poll),
+                None => Instant::now() + poll,
+            };
+            let reader = match &inner.core.interrupter {
+                Some(_) => inner.core.try_read(),
+                None => {
+                    // This transport's reads cannot be interrupted: a read loop reads.
+                    inner.ensure_reader();
+                    None
+                }
+            };
+            if let Some(mut reader) = reader {
+                read_some = true;
+                slot.clear_wake();
+                let interrupter = inner.core.interrupter.as_ref().expect("checked above");
+                if !slot.begin_reading(interrupter) {
+                    continue;
+                }
+                let budget = wake_at.saturating_duration_since(Instant::now());
+                let readable = reader.wait_readable(budget);
+                slot.end_reading();
+                match readable {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        drop(reader);
+                        if pending.is_done() {
+                            continue;
+                        }
+                        if let Err(e) = check(Instant::now()) {
+                            inner.abandon(seq);
+                            break Err(e);
+                        }
+                        continue;
+                    }
+                    Err(e) => {
+                        drop(reader);
+                        inner.close(
+                            Error::ConnectionClosed(format!("the connection broke: {e}")),
+                            None,
+                        );
+                        continue;
+                    }
+                }
+                let event = crate::reader::read_one(inner, &mut **reader);
+                drop(reader);
+                if let crate::reader::Event::Request(work) = event {
+                    if work.chain == my_chain {
+                        work.run(inner);
+                    } else {
+                        work.spawn(inner);
+                    }
+                }
+                continue;
+            }
+            // Someone else reads: park until our reply, a job, or a deadline.
+            inner.core.park(slot);
+            let woken = slot.wait(Some(wake_at));
+            inner.core.unpark(slot);
+            match woken {
                 Woken::Job(job) => job(),
                 Woken::Look => {}
                 Woken::TimedOut => {
                     if pending.is_done() {
                         continue;
                     }
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
-                        self.inner.abandon(seq);
-                        return Err(Error::Timeout);
-                    }
-                    if let Some(check) = options.interrupt {
-                        if let Err(e) = check() {
-                            self.inner.abandon(seq);
-                            return Err(e);
-                        }
+                    if let Err(e) = check(Instant::now()) {
+                        inner.abandon(seq);
+                        break Err(e);
                     }
                 }
             }
+        };
+        if read_some {
+            // Whoever waits next reads next.
+            inner.core.hand_on_reading();
         }
+        outcome
     }
 
     /// Send `op` to `target` and return a future of the reply. Requests the peer makes while
@@ -170,7 +252,10 @@ impl<H: Host> Session<H> {
     pub fn request_async(&self, target: Target, op: Op, boxer: Boxer<'_, H>) -> ReplyFuture<H> {
         let pending = Pending::new(Wake::Task(AtomicWaker::new()));
         let chain = chains::current_chain();
-        match self.inner.start(chain, target, op, boxer, &pending) {
+        let started = self.inner.start(chain, target, op, boxer, &pending);
+        // No thread waits for this reply: make sure someone reads it.
+        self.inner.ensure_reader();
+        match started {
             Ok(seq) => ReplyFuture {
                 inner: Arc::clone(&self.inner),
                 seq,
@@ -198,6 +283,8 @@ impl<H: Host> Session<H> {
         let pending = Pending::new(Wake::Hook(hook));
         let chain = chains::current_chain();
         let seq = self.inner.start(chain, target, op, boxer, &pending)?;
+        // No thread waits for this reply: make sure someone reads it.
+        self.inner.ensure_reader();
         Ok(ReplyHandle {
             inner: Arc::clone(&self.inner),
             seq,

@@ -31,6 +31,9 @@ pub(crate) type Job = Box<dyn FnOnce() + Send>;
 pub(crate) struct ParkSlot {
     state: Mutex<SlotState>,
     cond: Condvar,
+    /// While the thread waits for its connection to become readable (it reads for itself),
+    /// the way to interrupt that wait when a job arrives for it.
+    reading: Mutex<Option<pynto_transport::Interrupter>>,
 }
 
 #[derive(Default)]
@@ -56,6 +59,25 @@ impl ParkSlot {
     pub(crate) fn push(&self, job: Job) {
         self.state.lock().jobs.push_back(job);
         self.cond.notify_one();
+        if let Some(interrupter) = self.reading.lock().as_ref() {
+            interrupter.interrupt();
+        }
+    }
+
+    /// The thread is about to wait for its connection: a job pushed meanwhile interrupts the
+    /// wait. False (and nothing set) if a job is queued already.
+    pub(crate) fn begin_reading(&self, interrupter: &pynto_transport::Interrupter) -> bool {
+        *self.reading.lock() = Some(interrupter.clone());
+        if self.state.lock().jobs.is_empty() {
+            return true;
+        }
+        self.end_reading();
+        false
+    }
+
+    /// The wait for the connection is over.
+    pub(crate) fn end_reading(&self) {
+        *self.reading.lock() = None;
     }
 
     /// Tell the waiting thread to look at what it waits for.
@@ -87,6 +109,16 @@ impl ParkSlot {
                 None => self.cond.wait(&mut state),
             }
         }
+    }
+
+    /// A queued job, if there is one, without waiting.
+    pub(crate) fn try_pop(&self) -> Option<Job> {
+        self.state.lock().jobs.pop_front()
+    }
+
+    /// Forget a pending wake-up (the waiter is about to look anyway).
+    pub(crate) fn clear_wake(&self) {
+        self.state.lock().woken = false;
     }
 
     /// Take every queued job (used when the thread stops waiting on its chain).
@@ -198,6 +230,14 @@ impl ChainTable {
             }
             None => Err(job),
         }
+    }
+
+    /// True if a thread of this process waits on `chain`.
+    pub(crate) fn has_waiter(&self, chain: ChainId) -> bool {
+        self.waiting
+            .lock()
+            .get(&chain)
+            .is_some_and(|waiters| !waiters.is_empty())
     }
 
     /// How many chains have a waiting thread (for tests and stats).

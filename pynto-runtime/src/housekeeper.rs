@@ -1,10 +1,12 @@
 //! The housekeeper: one process-wide thread for chores no caller is around to do.
 //!
-//! It writes releases queued on idle connections, pings peers that went silent while calls
-//! wait on them (and closes the session if they stay silent), and enforces handshake deadlines.
-//! Chores are rare and short, so one thread serves every session of the process.
+//! It writes releases queued on idle connections, sees that no connection stays unread for
+//! longer than a moment (starting a read loop where needed), pings peers that went silent while
+//! calls wait on them (and closes the session if they stay silent), and enforces handshake
+//! deadlines. One thread serves every session of the process. It ticks every millisecond while
+//! connections are busy (readers come and go) and every quarter second when all is quiet.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -13,8 +15,36 @@ use pynto_transport::FrameWriter;
 
 use crate::imports::ReleaseSink;
 
-/// How often sessions are checked for liveness.
-const TICK: Duration = Duration::from_millis(250);
+/// How often sessions are checked when all is quiet.
+const SLOW_TICK: Duration = Duration::from_millis(250);
+/// How often sessions are checked while readers come and go.
+const FAST_TICK: Duration = Duration::from_millis(1);
+/// How long after the last vacancy the fast ticks go on.
+const FAST_SPAN_MS: u64 = 100;
+/// How long a connection may go unread before the housekeeper finds it a reader.
+pub(crate) const VACANCY_GRACE_MS: u64 = 1;
+
+/// When (ms after `epoch()`) a reader was last let go, anywhere in the process.
+static LAST_VACANCY: AtomicU64 = AtomicU64::new(0);
+/// True while the housekeeper ticks slowly (a vacancy must wake it).
+static SLOW: AtomicBool = AtomicBool::new(true);
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn now_ms() -> u64 {
+    epoch().elapsed().as_millis() as u64
+}
+
+/// A reader was let go: tick fast for a while, so the connection is read again soon.
+pub(crate) fn vacancy() {
+    LAST_VACANCY.store(now_ms(), Ordering::SeqCst);
+    if SLOW.load(Ordering::SeqCst) && SLOW.swap(false, Ordering::SeqCst) {
+        housekeeper().cond.notify_one();
+    }
+}
 
 /// A session the housekeeper checks for liveness.
 pub(crate) trait Maintained: Send + Sync {
@@ -98,9 +128,21 @@ impl Drop for Deadline {
 
 fn run() {
     let keeper = housekeeper();
-    let mut next_tick = Instant::now() + TICK;
+    let mut next_tick = Instant::now() + SLOW_TICK;
     let mut state = keeper.state.lock();
     loop {
+        // Fast while readers came and went lately; the SeqCst pair with `vacancy` makes sure a
+        // vacancy either sees SLOW set (and wakes us) or is seen here.
+        let fast = if now_ms().saturating_sub(LAST_VACANCY.load(Ordering::SeqCst)) < FAST_SPAN_MS {
+            SLOW.store(false, Ordering::SeqCst);
+            true
+        } else {
+            SLOW.store(true, Ordering::SeqCst);
+            now_ms().saturating_sub(LAST_VACANCY.load(Ordering::SeqCst)) < FAST_SPAN_MS
+        };
+        if fast {
+            next_tick = next_tick.min(Instant::now() + FAST_TICK);
+        }
         let mut wake_at = next_tick;
         for (_, at, _) in &state.deadlines {
             wake_at = wake_at.min(*at);
@@ -119,8 +161,13 @@ fn run() {
                 true
             }
         });
-        let sessions = if now >= next_tick {
-            next_tick = now + TICK;
+        let sessions = if now >= next_tick || !SLOW.load(Ordering::SeqCst) {
+            next_tick = now
+                + if SLOW.load(Ordering::SeqCst) {
+                    SLOW_TICK
+                } else {
+                    FAST_TICK
+                };
             state.sessions.retain(|s| s.strong_count() > 0);
             state.sessions.clone()
         } else {

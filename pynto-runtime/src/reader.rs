@@ -1,15 +1,26 @@
-//! The connection's reader: the one thread that drains the transport.
+//! Reading a connection: a role, not a thread.
 //!
-//! It decodes each frame, counts the references it carries in wire order, and routes it: a
-//! reply wakes its caller; a request goes to the thread waiting on its chain, or to the worker
-//! pool. It never runs host code (for Python: it never takes the GIL), so one busy thread can
-//! never stall the connection's traffic.
+//! Whoever holds the session's reader reads one frame, decodes it, counts the references it
+//! carries (in wire order, still holding the reader), delivers replies and routes requests to
+//! the thread waiting on their chain. What is left is a request nobody waits for, which the
+//! reading thread runs itself once it has let go of the reader.
+//!
+//! Three kinds of thread take the role:
+//! - a caller waiting for its reply reads until its reply comes, so a call costs no handoff
+//!   between threads (`call.rs`);
+//! - a *read loop* on a pool thread reads while no caller does, runs requests inline, and stops
+//!   when a caller it woke can read for itself (`read_loop` below);
+//! - the housekeeper starts a read loop when the reader has been left vacant for a moment, so
+//!   a request that runs long, or a caller busy elsewhere, never leaves the connection unread.
+//!
+//! The reader is never held while host code runs, so one busy thread (for Python: one holding
+//! the GIL) never stalls the connection: past the grace period another thread reads.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use pynto_proto::{
-    decode, ErrorKind, Failure, Message, Oid, Op, Request, Seq, Target, Value, ROOT_OID,
+    decode, ChainId, ErrorKind, Failure, Message, Oid, Op, Request, Seq, Target, Value, ROOT_OID,
 };
 use pynto_transport::{FrameReader, TransportError};
 
@@ -21,40 +32,125 @@ use crate::host::Host;
 use crate::pool;
 use crate::session::{message_name, Inner, Session};
 
-/// Read until the transport ends or the peer breaks the protocol, then close the session.
-pub(crate) fn run<H: Host>(session: Session<H>, mut reader: Box<dyn FrameReader>) {
-    let inner = &session.inner;
+/// A request that arrived for no waiting thread: whoever read it runs it or hands it on.
+pub(crate) struct Work<H: Host> {
+    seq: Seq,
+    pub(crate) chain: ChainId,
+    object: H::Object,
+    op: Op,
+    incoming: Incoming<H>,
+}
+
+impl<H: Host> Work<H> {
+    /// Serve it on this thread, as part of its chain.
+    pub(crate) fn run(self, inner: &Arc<Inner<H>>) {
+        let Work {
+            seq,
+            chain,
+            object,
+            op,
+            incoming,
+        } = self;
+        chains::with_chain(chain, || serve(inner, seq, object, op, incoming));
+    }
+
+    /// Serve it on a pool thread.
+    pub(crate) fn spawn(self, inner: &Arc<Inner<H>>) {
+        let inner = Arc::clone(inner);
+        pool::spawn(Box::new(move || self.run(&inner)));
+    }
+}
+
+/// What reading one frame left to do.
+pub(crate) enum Event<H: Host> {
+    /// Nothing: the frame was handled while reading it.
+    Handled,
+    /// A reply (or failure) was delivered; `to_waiter` if a blocking caller was woken for it.
+    Replied { to_waiter: bool },
+    /// A request for no waiting thread.
+    Request(Work<H>),
+    /// The connection ended (already closed).
+    Closed,
+}
+
+/// Read and handle one frame with the reader held, then let go of it.
+pub(crate) fn read_one<H: Host>(inner: &Arc<Inner<H>>, reader: &mut dyn FrameReader) -> Event<H> {
     let limits = inner.core.config.limits;
-    let reason = loop {
-        let frame = match reader.recv() {
-            Ok(Some(frame)) => frame,
-            Ok(None) => {
-                break (
+    let frame = match reader.recv() {
+        Ok(Some(frame)) => frame,
+        Ok(None) => {
+            return closed(
+                inner,
+                (
                     Error::ConnectionClosed("the peer closed the connection".into()),
                     None,
-                )
-            }
-            Err(TransportError::Io(e)) if inner.core.is_closed() => {
-                break (Error::ConnectionClosed(format!("closed: {e}")), None)
-            }
-            Err(e @ (TransportError::Io(_) | TransportError::Torn)) => {
-                break (
+                ),
+            )
+        }
+        Err(TransportError::Io(e)) if inner.core.is_closed() => {
+            return closed(
+                inner,
+                (Error::ConnectionClosed(format!("closed: {e}")), None),
+            )
+        }
+        Err(e @ (TransportError::Io(_) | TransportError::Torn)) => {
+            return closed(
+                inner,
+                (
                     Error::ConnectionClosed(format!("the connection broke: {e}")),
                     None,
-                )
-            }
-            Err(e) => break protocol(format!("the peer sent a bad frame: {e}")),
-        };
-        inner.core.heard_now();
-        let msg = match decode(&frame, &limits) {
-            Ok(msg) => msg,
-            Err(e) => break protocol(format!("the peer sent a malformed message: {e}")),
-        };
-        if let Err(reason) = handle(inner, msg) {
-            break *reason;
+                ),
+            )
+        }
+        Err(e) => return closed(inner, protocol(format!("the peer sent a bad frame: {e}"))),
+    };
+    inner.core.heard_now();
+    let msg = match decode(&frame, &limits) {
+        Ok(msg) => msg,
+        Err(e) => {
+            return closed(
+                inner,
+                protocol(format!("the peer sent a malformed message: {e}")),
+            )
         }
     };
+    match handle(inner, msg) {
+        Ok(event) => event,
+        Err(reason) => closed(inner, *reason),
+    }
+}
+
+fn closed<H: Host>(inner: &Arc<Inner<H>>, reason: (Error, Option<String>)) -> Event<H> {
     inner.close(reason.0, reason.1);
+    Event::Closed
+}
+
+/// Read while nobody else does: serve requests inline, deliver replies; stop when another
+/// thread holds the reader, when a blocking caller was woken (it reads for itself from then
+/// on), or when the session closes.
+pub(crate) fn read_loop<H: Host>(session: Session<H>) {
+    let inner = &session.inner;
+    inner.core.loop_pending.store(false, Ordering::Release);
+    loop {
+        if inner.core.is_closed() {
+            return;
+        }
+        let event = match inner.core.try_read() {
+            Some(mut reader) => read_one(inner, &mut **reader),
+            None => return,
+        };
+        match event {
+            Event::Handled => {}
+            Event::Replied { to_waiter } => {
+                if to_waiter {
+                    inner.core.hand_on_reading();
+                    return;
+                }
+            }
+            Event::Request(work) => work.run(inner),
+            Event::Closed => return,
+        }
+    }
 }
 
 /// A protocol violation: close with this error and tell the peer why.
@@ -65,30 +161,30 @@ fn protocol(why: String) -> (Error, Option<String>) {
 /// Why the connection must close: the error for waiting callers, and the Goodbye to send.
 type Violation = Box<(Error, Option<String>)>;
 
-fn handle<H: Host>(inner: &Arc<Inner<H>>, msg: Message) -> Result<(), Violation> {
+fn handle<H: Host>(inner: &Arc<Inner<H>>, msg: Message) -> Result<Event<H>, Violation> {
     match msg {
-        Message::Request(request) => accept_request(inner, request),
+        Message::Request(request) => Ok(accept_request(inner, request)),
         Message::Reply { seq, value } => {
             let incoming = resolve(inner, std::slice::from_ref(&value))
                 .map_err(|e| Box::new(protocol(e.message)))?;
-            deliver(inner, seq, Ok(Answer { value, incoming }));
-            Ok(())
+            let to_waiter = deliver(inner, seq, Ok(Answer { value, incoming }));
+            Ok(Event::Replied { to_waiter })
         }
         Message::Failure { seq, failure } => {
             // References in the args are counted (so they are released), then dropped.
             let _ = resolve(inner, &failure.args);
-            deliver(inner, seq, Err(Error::Remote(failure)));
-            Ok(())
+            let to_waiter = deliver(inner, seq, Err(Error::Remote(failure)));
+            Ok(Event::Replied { to_waiter })
         }
-        Message::Release(pairs) => release(inner, &pairs),
+        Message::Release(pairs) => release(inner, &pairs).map(|()| Event::Handled),
         Message::Cancel { seq } => {
             inner.core.cancels_received.fetch_add(1, Ordering::Relaxed);
             if let Some(flag) = inner.serving.lock().get(&seq) {
                 flag.store(true, Ordering::Release);
             }
-            Ok(())
+            Ok(Event::Handled)
         }
-        Message::Finish { .. } => Ok(()),
+        Message::Finish { .. } => Ok(Event::Handled),
         Message::Goodbye { reason } => {
             let why = if reason.is_empty() {
                 "the peer closed the connection".to_string()
@@ -104,17 +200,16 @@ fn handle<H: Host>(inner: &Arc<Inner<H>>, msg: Message) -> Result<(), Violation>
     }
 }
 
-fn deliver<H: Host>(inner: &Inner<H>, seq: Seq, result: Result<Answer<H>, Error>) {
+/// Hand a reply to its caller; true if a blocking caller was woken for it.
+fn deliver<H: Host>(inner: &Inner<H>, seq: Seq, result: Result<Answer<H>, Error>) -> bool {
     if seq == 0 {
         // The housekeeper's liveness ping: hearing it was the point.
         inner.core.ping_outstanding.store(false, Ordering::Release);
-        return;
+        return false;
     }
     let pending = inner.pending.lock().remove(&seq);
-    if let Some(pending) = pending {
-        pending.complete(result);
-    }
     // Nobody waits any more (timed out, cancelled): dropping `result` releases its references.
+    pending.is_some_and(|pending| pending.complete(result))
 }
 
 fn release<H: Host>(inner: &Inner<H>, pairs: &[(Oid, u64)]) -> Result<(), Violation> {
@@ -221,7 +316,7 @@ fn op_values(op: &Op) -> Vec<Value> {
     }
 }
 
-fn accept_request<H: Host>(inner: &Arc<Inner<H>>, request: Request) -> Result<(), Violation> {
+fn accept_request<H: Host>(inner: &Arc<Inner<H>>, request: Request) -> Event<H> {
     let Request {
         seq,
         chain,
@@ -275,14 +370,24 @@ fn accept_request<H: Host>(inner: &Arc<Inner<H>>, request: Request) -> Result<()
         }
         serving.insert(seq, Arc::new(AtomicBool::new(false)));
     }
+    let work = Work {
+        seq,
+        chain,
+        object,
+        op,
+        incoming,
+    };
+    if !chains::chain_table().has_waiter(chain) {
+        return Event::Request(work);
+    }
+    // A thread of this process waits on the request's chain: it runs there.
     let inner_for_job = Arc::clone(inner);
-    let job: chains::Job = Box::new(move || {
-        chains::with_chain(chain, || serve(&inner_for_job, seq, object, op, incoming));
-    });
+    let job: chains::Job = Box::new(move || work.run(&inner_for_job));
     if let Err(job) = chains::chain_table().route(chain, job) {
+        // The waiter left in between: run it like any other.
         pool::spawn(job);
     }
-    Ok(())
+    Event::Handled
 }
 
 /// Serve one request on this thread and write the reply.
@@ -320,17 +425,13 @@ fn serve<H: Host>(
     }
 }
 
-/// Reply from the reader thread itself (pings, and requests refused before any host code).
-fn reply<H: Host>(
-    inner: &Inner<H>,
-    seq: Seq,
-    result: Result<Value, Failure>,
-) -> Result<(), Violation> {
+/// Reply while reading (pings, and requests refused before any host code).
+fn reply<H: Host>(inner: &Inner<H>, seq: Seq, result: Result<Value, Failure>) -> Event<H> {
     let msg = match result {
         Ok(value) => Message::Reply { seq, value },
         Err(failure) => Message::Failure { seq, failure },
     };
     // A failed write means the connection is going down; the next read reports it.
     let _ = inner.core.send(&msg);
-    Ok(())
+    Event::Handled
 }

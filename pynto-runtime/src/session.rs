@@ -93,6 +93,49 @@ pub(crate) struct Core {
     releases_sent: AtomicU64,
     /// A weak pointer to this core as a release sink, handed to every imported reference.
     pub(crate) sink: Weak<dyn ReleaseSink>,
+    /// The transport's reading half. Whoever holds it reads (see `reader.rs`); nobody waits
+    /// for it: threads only `try_lock` it.
+    reader: Mutex<Box<dyn FrameReader>>,
+    /// Interrupts a wait for the reader to become readable; without one, callers leave the
+    /// reading to read loops (they could not be interrupted to run a job of their chain).
+    pub(crate) interrupter: Option<pynto_transport::Interrupter>,
+    /// True while a thread holds `reader`.
+    reading: AtomicBool,
+    /// Milliseconds after `started` when `reader` was last let go.
+    vacant_since: AtomicU64,
+    /// A read loop was started and has not begun yet.
+    pub(crate) loop_pending: AtomicBool,
+    /// Callers parked while another thread reads; one is woken to read when the reader is
+    /// handed on.
+    parked: Mutex<Vec<Arc<crate::chains::ParkSlot>>>,
+}
+
+/// The reader, held: `reading` is set while it lives, and letting go records the vacancy.
+pub(crate) struct ReaderGuard<'a> {
+    core: &'a Core,
+    guard: parking_lot::MutexGuard<'a, Box<dyn FrameReader>>,
+}
+
+impl std::ops::Deref for ReaderGuard<'_> {
+    type Target = Box<dyn FrameReader>;
+    fn deref(&self) -> &Self::Target {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for ReaderGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.guard
+    }
+}
+
+impl Drop for ReaderGuard<'_> {
+    fn drop(&mut self) {
+        let now = self.core.now_ms();
+        self.core.vacant_since.store(now, Ordering::Release);
+        self.core.reading.store(false, Ordering::Release);
+        housekeeper::vacancy();
+    }
 }
 
 /// Everything a session shares between its reader, its callers and its workers.
@@ -106,6 +149,54 @@ pub struct Inner<H: Host> {
 }
 
 impl Core {
+    /// Take the reader if nobody holds it.
+    pub(crate) fn try_read(&self) -> Option<ReaderGuard<'_>> {
+        let guard = self.reader.try_lock()?;
+        self.reading.store(true, Ordering::Release);
+        Some(ReaderGuard { core: self, guard })
+    }
+
+    /// Milliseconds since the session started.
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// For how long nobody has read, if nobody reads now.
+    pub(crate) fn vacant_for(&self) -> Option<u64> {
+        if self.reading.load(Ordering::Acquire) {
+            return None;
+        }
+        Some(
+            self.now_ms()
+                .saturating_sub(self.vacant_since.load(Ordering::Acquire)),
+        )
+    }
+
+    /// A caller parks while another thread reads.
+    pub(crate) fn park(&self, slot: &Arc<crate::chains::ParkSlot>) {
+        self.parked.lock().push(Arc::clone(slot));
+    }
+
+    /// The caller stopped waiting.
+    pub(crate) fn unpark(&self, slot: &Arc<crate::chains::ParkSlot>) {
+        let mut parked = self.parked.lock();
+        if let Some(i) = parked.iter().position(|s| Arc::ptr_eq(s, slot)) {
+            parked.swap_remove(i);
+        }
+    }
+
+    /// This thread stops reading for now: wake a parked caller so it reads its own reply.
+    /// True if one was woken.
+    pub(crate) fn hand_on_reading(&self) -> bool {
+        match self.parked.lock().first() {
+            Some(slot) => {
+                slot.wake();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// True if `remote` is a handle into this session's import table.
     pub(crate) fn owns(&self, remote: &RemoteRef) -> bool {
         remote.sink_is(&self.sink)
@@ -263,6 +354,12 @@ impl<H: Host> Session<H> {
                 cancels_received: AtomicU64::new(0),
                 releases_sent: AtomicU64::new(0),
                 sink,
+                interrupter: reader.interrupter(),
+                reader: Mutex::new(reader),
+                reading: AtomicBool::new(false),
+                vacant_since: AtomicU64::new(0),
+                loop_pending: AtomicBool::new(false),
+                parked: Mutex::new(Vec::new()),
             }
         });
         let inner = Arc::new(Inner {
@@ -274,13 +371,13 @@ impl<H: Host> Session<H> {
         });
         let session = Session { inner };
         housekeeper::watch(Arc::downgrade(&session.inner) as Weak<dyn housekeeper::Maintained>);
-        let reader_session = session.clone();
-        std::thread::Builder::new()
-            .name("pynto-reader".into())
-            .spawn(move || crate::reader::run(reader_session, reader))
-            .map_err(|e| {
-                Error::ConnectionClosed(format!("could not start the reader thread: {e}"))
-            })?;
+        // An acceptor's job is to read; a connector's first call reads for itself (and the
+        // housekeeper starts a read loop if none comes soon).
+        if role == Role::Acceptor {
+            session.inner.ensure_reader();
+        } else {
+            housekeeper::vacancy();
+        }
         Ok(session)
     }
 
@@ -358,6 +455,21 @@ impl<H: Host> Session<H> {
 }
 
 impl<H: Host> Inner<H> {
+    /// Start a read loop unless someone reads or one is about to.
+    pub(crate) fn ensure_reader(self: &Arc<Self>) {
+        let core = &self.core;
+        if core.is_closed() || core.reading.load(Ordering::Acquire) {
+            return;
+        }
+        if core.loop_pending.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let session = Session {
+            inner: Arc::clone(self),
+        };
+        pool::spawn(Box::new(move || crate::reader::read_loop(session)));
+    }
+
     /// Close with `reason`: fail waiting calls, drop both tables, tell the host.
     pub(crate) fn close(self: &Arc<Self>, reason: Error, goodbye: Option<String>) {
         if !self.core.mark_closed(reason.clone()) {
@@ -521,7 +633,18 @@ pub(crate) fn message_name(msg: &Message) -> &'static str {
 impl<H: Host> housekeeper::Maintained for Inner<H> {
     fn maintain(self: Arc<Self>) {
         let core = &self.core;
-        if core.is_closed() || core.waiting.load(Ordering::Relaxed) == 0 {
+        if core.is_closed() {
+            return;
+        }
+        // Nobody has read for a moment: wake a parked caller to read, or start a read loop.
+        if core
+            .vacant_for()
+            .is_some_and(|ms| ms >= housekeeper::VACANCY_GRACE_MS)
+            && !core.hand_on_reading()
+        {
+            self.ensure_reader();
+        }
+        if core.waiting.load(Ordering::Relaxed) == 0 {
             return;
         }
         let now = core.started.elapsed().as_millis() as u64;

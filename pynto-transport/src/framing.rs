@@ -77,6 +77,8 @@ pub fn check_limits(frame: &Frame, limits: &Limits) -> Result<(), TransportError
 pub struct StreamReader<R: Read> {
     inner: BufReader<R>,
     limits: Limits,
+    /// An event fd polled beside the stream, written by [`crate::Interrupter`]s.
+    wake: Option<Arc<std::os::fd::OwnedFd>>,
 }
 
 impl<R: Read> StreamReader<R> {
@@ -89,6 +91,7 @@ impl<R: Read> StreamReader<R> {
     pub fn with_limits(inner: R, limits: &Limits) -> Self {
         StreamReader {
             inner: BufReader::with_capacity(READ_BUFFER, inner),
+            wake: None,
             limits: *limits,
         }
     }
@@ -205,7 +208,7 @@ impl<R: Read> Read for StreamReader<R> {
     }
 }
 
-impl<R: Read + Send> FrameReader for StreamReader<R> {
+impl<R: Read + Send + Readiness> FrameReader for StreamReader<R> {
     fn recv(&mut self) -> Result<Option<Frame>, TransportError> {
         self.read_frame()
     }
@@ -213,6 +216,101 @@ impl<R: Read + Send> FrameReader for StreamReader<R> {
     fn set_limits(&mut self, limits: &Limits) {
         self.limits = *limits;
     }
+
+    fn wait_readable(&mut self, timeout: std::time::Duration) -> Result<bool, TransportError> {
+        if !self.inner.buffer().is_empty() {
+            return Ok(true);
+        }
+        let Some(fd) = self.inner.get_ref().readiness_fd() else {
+            return Ok(true);
+        };
+        let wake = self
+            .wake
+            .as_ref()
+            .map(|w| std::os::fd::AsRawFd::as_raw_fd(&**w));
+        poll_readable(fd, wake, timeout)
+    }
+
+    fn interrupter(&mut self) -> Option<crate::Interrupter> {
+        self.inner.get_ref().readiness_fd()?;
+        if self.wake.is_none() {
+            // SAFETY: eventfd returns a new descriptor or -1.
+            let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+            if fd < 0 {
+                return None;
+            }
+            // SAFETY: `fd` is a fresh descriptor nobody else owns.
+            self.wake = Some(Arc::new(unsafe {
+                <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd)
+            }));
+        }
+        let wake = Arc::clone(self.wake.as_ref()?);
+        Some(crate::Interrupter::new(move || {
+            let one: u64 = 1;
+            // SAFETY: writes 8 bytes from a valid u64 to an event fd this closure keeps open.
+            unsafe {
+                libc::write(
+                    std::os::fd::AsRawFd::as_raw_fd(&*wake),
+                    (&one as *const u64).cast(),
+                    8,
+                );
+            }
+        }))
+    }
+}
+
+/// What a framed stream waits on for readiness: its file descriptor, where it has one.
+pub trait Readiness {
+    /// The descriptor to poll, or `None` (then readiness is reported at once).
+    fn readiness_fd(&self) -> Option<std::os::fd::RawFd>;
+}
+
+impl<T: std::os::fd::AsRawFd> Readiness for T {
+    fn readiness_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(self.as_raw_fd())
+    }
+}
+
+/// `poll(2)` a descriptor for input, beside an optional wake-up event fd. A hang-up or error
+/// counts as readable: `recv` then reports it. A signal, a wake-up or the timeout report
+/// `false`, so the caller looks at what else it has to do.
+pub(crate) fn poll_readable(
+    fd: std::os::fd::RawFd,
+    wake: Option<std::os::fd::RawFd>,
+    timeout: std::time::Duration,
+) -> Result<bool, TransportError> {
+    let mut fds = [
+        libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: wake.unwrap_or(-1),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    let count = if wake.is_some() { 2 } else { 1 };
+    let millis = timeout.as_millis().min(i32::MAX as u128) as i32;
+    // SAFETY: `count` valid pollfds, for the duration of the call.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), count, millis) };
+    if n < 0 {
+        let err = io::Error::last_os_error();
+        if err.kind() == io::ErrorKind::Interrupted {
+            return Ok(false);
+        }
+        return Err(TransportError::Io(err));
+    }
+    if count == 2 && fds[1].revents != 0 {
+        let mut counter: u64 = 0;
+        // SAFETY: reads 8 bytes into a valid u64 from a non-blocking event fd.
+        unsafe {
+            libc::read(fds[1].fd, (&mut counter as *mut u64).cast(), 8);
+        }
+        return Ok(false);
+    }
+    Ok(fds[0].revents != 0)
 }
 
 fn torn_on_eof(e: io::Error) -> TransportError {
@@ -229,6 +327,12 @@ fn torn_on_eof(e: io::Error) -> TransportError {
 pub(crate) struct ClosableRead<R> {
     pub(crate) inner: R,
     pub(crate) closed: Arc<AtomicBool>,
+}
+
+impl<R: std::os::fd::AsRawFd> std::os::fd::AsRawFd for ClosableRead<R> {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.inner.as_raw_fd()
+    }
 }
 
 impl<R: Read> Read for ClosableRead<R> {

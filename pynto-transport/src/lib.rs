@@ -62,6 +62,41 @@ pub trait FrameReader: Send {
     fn recv(&mut self) -> Result<Option<Frame>, TransportError>;
     /// Apply this side's limits to what is received from now on (body size, message size).
     fn set_limits(&mut self, limits: &Limits);
+    /// Wait at most `timeout` for bytes (or the end of the stream) to be readable, so that a
+    /// thread about to `recv` can stop now and then to check for signals and timeouts. `true`
+    /// means `recv` will not block for long; `false` means the time ran out (or a signal
+    /// arrived). Transports that cannot tell report `true` at once, and `recv` blocks.
+    fn wait_readable(&mut self, _timeout: std::time::Duration) -> Result<bool, TransportError> {
+        Ok(true)
+    }
+    /// A handle that makes a `wait_readable` in progress (or the next one) return `false` at
+    /// once, from any thread; `None` where the transport cannot be interrupted (then `recv`
+    /// should be left to a thread that has nothing else to do).
+    fn interrupter(&mut self) -> Option<Interrupter> {
+        None
+    }
+}
+
+/// Interrupts a reader's `wait_readable` from any thread. Cheap to clone.
+#[derive(Clone)]
+pub struct Interrupter(Arc<dyn Fn() + Send + Sync>);
+
+impl Interrupter {
+    /// An interrupter that runs `poke`.
+    pub fn new(poke: impl Fn() + Send + Sync + 'static) -> Self {
+        Interrupter(Arc::new(poke))
+    }
+
+    /// Make the reader's wait return. Never blocks for long and never fails.
+    pub fn interrupt(&self) {
+        (self.0)()
+    }
+}
+
+impl fmt::Debug for Interrupter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Interrupter")
+    }
 }
 
 /// The sending half of a transport, shared by all threads of a connection behind a mutex: each

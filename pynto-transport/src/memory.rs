@@ -25,6 +25,8 @@ struct Pipe {
 struct PipeState {
     frames: VecDeque<Frame>,
     closed: bool,
+    /// An interrupter asked the next `wait_readable` to return.
+    poked: bool,
 }
 
 impl Pipe {
@@ -115,6 +117,38 @@ impl FrameReader for MemoryReader {
 
     fn set_limits(&mut self, limits: &Limits) {
         self.limits = *limits;
+    }
+
+    fn wait_readable(&mut self, timeout: std::time::Duration) -> Result<bool, TransportError> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut state = self.incoming.lock();
+        loop {
+            if !state.frames.is_empty() || state.closed {
+                return Ok(true);
+            }
+            if state.poked {
+                state.poked = false;
+                return Ok(false);
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Ok(false);
+            }
+            state = self
+                .incoming
+                .ready
+                .wait_timeout(state, left)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+
+    fn interrupter(&mut self) -> Option<crate::Interrupter> {
+        let pipe = Arc::clone(&self.incoming);
+        Some(crate::Interrupter::new(move || {
+            pipe.lock().poked = true;
+            pipe.ready.notify_all();
+        }))
     }
 }
 

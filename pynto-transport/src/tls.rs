@@ -454,6 +454,14 @@ struct PlainReader {
     eof: bool,
 }
 
+/// rustls may hold decrypted bytes the socket no longer shows, so polling the socket cannot
+/// tell readiness: report it at once (and `recv` blocks).
+impl crate::framing::Readiness for PlainReader {
+    fn readiness_fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
+}
+
 impl Read for PlainReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() || self.shared.is_closed() {

@@ -14,7 +14,7 @@ from __future__ import annotations
 import atexit
 from typing import Any
 
-from . import aio
+from . import _connection, aio
 from ._async import AsyncResult, async_, timed
 from ._connection import TLS, Connection, connect, connect_subprocess, connect_thread
 from ._errors import AccessDenied, ConnectionClosed, ProtocolError, RemoteError, Timeout
@@ -51,8 +51,16 @@ __all__ = [
 ]
 
 
-# pynto's own threads stop entering the interpreter once it starts shutting down.
-atexit.register(_mark_exiting)
+@atexit.register
+def _at_exit() -> None:
+    # Close what is still open (calls waiting on it fail at once), then keep pynto's own
+    # threads out of the interpreter before it starts finalizing.
+    for conn in list(_connection._open):
+        try:
+            conn.close()
+        except Exception:
+            pass
+    _mark_exiting()
 
 
 def obtain(proxy: Any) -> Any:

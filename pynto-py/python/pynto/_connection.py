@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,9 @@ from ._errors import ConnectionClosed, ProtocolError
 from ._service import ClassicService, Service, policy_for, teleport_source
 
 __all__ = ["TLS", "Connection", "connect", "connect_subprocess", "connect_thread"]
+
+# Every connection not yet closed, so they can be closed at exit.
+_open: "weakref.WeakSet[Connection]" = weakref.WeakSet()
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ class Connection(_pynto.Connection):
         self._root_lock = threading.Lock()
         # The event loop that runs `async def` methods of this side's service (pynto.aio).
         self._loop: Any = None
+        _open.add(self)
 
     @property
     def root(self) -> Any:
