@@ -173,25 +173,19 @@ fn accept_loop(listener: &Listener, stopping: &AtomicBool, on_accept: &Arc<Py<Py
         };
         let on_accept = Arc::clone(on_accept);
         let peer = transport.peer();
-        let spawned = std::thread::Builder::new()
-            .name("pynto-open".into())
-            .spawn(move || {
-                crate::interp::with_python(|py| {
-                    let accepted = Accepted {
-                        transport: Mutex::new(Some(transport)),
-                        peer,
-                    };
-                    let result = Bound::new(py, accepted).and_then(|a| on_accept.call1(py, (a,)));
-                    if let Err(e) = result {
-                        e.write_unraisable(py, None);
-                    }
-                });
+        // On the runtime's pool: an idle worker takes it without a thread being started.
+        pynto_runtime::spawn(Box::new(move || {
+            crate::interp::with_python(|py| {
+                let accepted = Accepted {
+                    transport: Mutex::new(Some(transport)),
+                    peer,
+                };
+                let result = Bound::new(py, accepted).and_then(|a| on_accept.call1(py, (a,)));
+                if let Err(e) = result {
+                    e.write_unraisable(py, None);
+                }
             });
-        if let Err(e) = spawned {
-            log(&format!(
-                "pynto: cannot start a thread for a new connection: {e}"
-            ));
-        }
+        }));
     }
 }
 

@@ -40,6 +40,11 @@ fn now_ms() -> u64 {
 
 /// A reader was let go: tick fast for a while, so the connection is read again soon.
 pub(crate) fn vacancy() {
+    activity();
+}
+
+/// Something needs the housekeeper soon: tick fast for a while (waking it if it ticks slowly).
+fn activity() {
     LAST_VACANCY.store(now_ms(), Ordering::SeqCst);
     if SLOW.load(Ordering::SeqCst) && SLOW.swap(false, Ordering::SeqCst) {
         housekeeper().cond.notify_one();
@@ -86,10 +91,12 @@ fn housekeeper() -> &'static Housekeeper {
 }
 
 /// Write `sink`'s queued releases soon.
+///
+/// Not at once: within a tick (a millisecond while the process is busy), so releases made in
+/// quick succession go out as one message, and usually with the next call, at no cost.
 pub(crate) fn flush_soon(sink: Weak<dyn ReleaseSink>) {
-    let keeper = housekeeper();
-    keeper.state.lock().flush.push(sink);
-    keeper.cond.notify_one();
+    housekeeper().state.lock().flush.push(sink);
+    activity();
 }
 
 /// Check `session` for liveness from now on, until it is gone.
@@ -147,9 +154,7 @@ fn run() {
         for (_, at, _) in &state.deadlines {
             wake_at = wake_at.min(*at);
         }
-        if state.flush.is_empty() {
-            keeper.cond.wait_until(&mut state, wake_at);
-        }
+        keeper.cond.wait_until(&mut state, wake_at);
         let flush = std::mem::take(&mut state.flush);
         let now = Instant::now();
         let mut expired = Vec::new();

@@ -59,7 +59,7 @@ pub use config::Config;
 pub use error::Error;
 pub use host::Host;
 pub use imports::{ImportEntry, RemoteRef};
-pub use pool::worker_count;
+pub use pool::{spawn, worker_count};
 pub use remote::Remote;
 pub use session::{Role, Session, Stats};
 

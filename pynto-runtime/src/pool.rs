@@ -39,8 +39,8 @@ fn pool() -> &'static Pool {
     })
 }
 
-/// Run `job` on a worker thread, starting one if none is idle.
-pub(crate) fn spawn(job: Job) {
+/// Run `job` on a worker thread of the process-wide pool, starting one if none is idle.
+pub fn spawn(job: Box<dyn FnOnce() + Send>) {
     let pool = pool();
     let mut state = pool.state.lock();
     state.jobs.push_back(job);
