@@ -312,7 +312,89 @@ def task_memory(impl, args):
     conn.close()
 
 
+def task_await(impl, args):
+    """S10: asynchronous calls from one asyncio loop in this one process.
+
+    pynto: `await_seq` is a sequential `await pynto.async_(f)()`; `await_gather100` is
+    `await asyncio.gather(*(pynto.async_(f)() for _ in range(100)))`, one sample per gather
+    divided by 100; `await_sync` is a blocking `f()` called from the same running loop. `f` is
+    `conn.root.f`, looked up once. RPyC has no asyncio: its closest equivalents are
+    `rpyc.async_(f)().value` in sequence, 100 `rpyc.async_(f)()` sent before their `.value`s
+    are read, and `f()`, all without a loop.
+    """
+    conn = impl.connect(args.port)
+    f = conn.root.f
+    lib = impl.lib
+    if isinstance(impl, Pynto):
+        import asyncio
+
+        async_ = lib.async_
+
+        async def seq_batches():
+            batch = args.batch
+            for _ in range(min(args.warmup, args.n)):
+                await async_(f)()
+            samples = []
+            batches = max(1, args.n // batch)
+            deadline = ns() + int(args.max_secs * 1e9)
+            rng = range(batch)
+            while len(samples) < batches:
+                t = ns()
+                for _ in rng:
+                    await async_(f)()
+                t2 = ns()
+                samples.append((t2 - t) / batch)
+                if t2 > deadline:
+                    break
+            return samples
+
+        async def gather_each():
+            width = 100
+            gather = asyncio.gather
+            for _ in range(max(1, min(args.warmup, args.n) // width)):
+                await gather(*(async_(f)() for _ in range(width)))
+            samples = []
+            reps = max(1, args.n // width)
+            deadline = ns() + int(args.max_secs * 1e9)
+            for _ in range(reps):
+                t = ns()
+                results = await gather(*(async_(f)() for _ in range(width)))
+                t2 = ns()
+                assert len(results) == width
+                samples.append((t2 - t) / width)
+                if t2 > deadline:
+                    break
+            return samples
+
+        async def main():
+            emit("await_seq", samples_ns=await seq_batches())
+            emit("await_gather100", samples_ns=await gather_each())
+            emit("await_sync", samples_ns=timed_batches(f, args))  # blocks the running loop
+
+        asyncio.run(main())
+    else:
+        async_ = lib.async_
+
+        def seq():
+            async_(f)().value
+
+        def hundred():
+            width = 100
+            pending = [async_(f)() for _ in range(width)]
+            for r in pending:
+                r.value
+
+        emit("await_seq", samples_ns=timed_batches(seq, args))
+        width = 100
+        reps = max(1, args.n // width)
+        samples = timed_each(hundred, reps, args.max_secs, warmup=max(1, min(args.warmup, args.n) // width))
+        emit("await_gather100", samples_ns=[s / width for s in samples])
+        emit("await_sync", samples_ns=timed_batches(f, args))
+    conn.close()
+
+
 TASKS = {
+    "await": task_await,
     "latency": task_latency,
     "bulk": task_bulk,
     "iterate": task_iterate,

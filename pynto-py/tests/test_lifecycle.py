@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from helpers import child_env
 
 CLIENT = """
@@ -31,3 +33,20 @@ def test_clients_exit_cleanly_with_calls_in_flight(service_server):
         )
         assert result.returncode == 0, (mode, result.stderr)
         assert "panicked" not in result.stderr, result.stderr
+
+
+def test_a_signal_interrupts_a_waiting_call_and_the_connection_stays(svc):
+    import signal
+
+    def handler(*_):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, 0.3)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            svc.root.sleep(10)  # far longer than the alarm
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert svc.root.echo("after") == "after"
