@@ -239,6 +239,12 @@ pub(crate) fn from_value<'py>(cx: &Cx<'_, 'py>, value: &Value) -> PyResult<Bound
         Value::Float(f) => PyFloat::new(py, *f).into_any(),
         Value::Complex(re, im) => PyComplex::from_doubles(py, *re, *im).into_any(),
         Value::Str(s) => PyString::new(py, s).into_any(),
+        Value::Bytes(b) if b.len() >= 4 << 20 => PyBytes::new_with(py, b.len(), |dst| {
+            pynto_transport::advise_huge_pages(dst);
+            dst.copy_from_slice(b);
+            Ok(())
+        })?
+        .into_any(),
         Value::Bytes(b) => PyBytes::new(py, b).into_any(),
         Value::Ellipsis => py.Ellipsis().into_bound(py),
         Value::NotImplemented => py.NotImplemented().into_bound(py),

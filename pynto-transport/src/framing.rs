@@ -181,6 +181,7 @@ impl<R: Read> StreamReader<R> {
             return Ok(Bytes::new());
         }
         let mut buf: Vec<u8> = Vec::with_capacity(len.min(PREALLOC_MAX));
+        advise_huge_pages(buf.spare_capacity_mut());
         while buf.len() < len {
             if buf.len() == buf.capacity() {
                 let grow = (len - buf.len()).min(buf.len().max(PREALLOC_MAX));
@@ -256,6 +257,29 @@ impl<R: Read + Send + Readiness> FrameReader for StreamReader<R> {
                 );
             }
         }))
+    }
+}
+
+/// Ask for transparent huge pages for a large buffer about to be filled: a 64 MiB payload then
+/// costs 32 page faults instead of 16,384 (which cost more than the copy itself). Best effort.
+pub fn advise_huge_pages<T>(buf: &mut [T]) {
+    const HUGE: usize = 2 << 20;
+    let len = std::mem::size_of_val(buf);
+    if len < 2 * HUGE {
+        return;
+    }
+    let start = buf.as_mut_ptr() as usize;
+    let aligned = (start + HUGE - 1) & !(HUGE - 1);
+    let end = (start + len) & !(HUGE - 1);
+    if end > aligned {
+        // SAFETY: the range lies inside `buf`; MADV_HUGEPAGE only changes how pages are backed.
+        unsafe {
+            libc::madvise(
+                aligned as *mut libc::c_void,
+                end - aligned,
+                libc::MADV_HUGEPAGE,
+            );
+        }
     }
 }
 

@@ -48,7 +48,7 @@ pub mod tls;
 pub mod unix;
 
 pub use address::{connect, Address, Listener};
-pub use framing::{StreamReader, StreamWriter, MAX_ATTACHMENTS};
+pub use framing::{advise_huge_pages, StreamReader, StreamWriter, MAX_ATTACHMENTS};
 pub use tls::{TlsClient, TlsServer};
 
 /// The rustls version this crate is built against, so callers can build configurations with
