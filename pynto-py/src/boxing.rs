@@ -220,6 +220,32 @@ fn big_int_bytes(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Unbox each of `values`.
+fn unbox_all<'py>(cx: &Cx<'_, 'py>, values: &[Value]) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    values.iter().map(|v| from_value(cx, v)).collect()
+}
+
+/// A reply's value as a Python object (its references resolved), or its error raised.
+pub(crate) fn unbox_answer<'py>(
+    py: Python<'py>,
+    session: &Session<PyHost>,
+    state: &Arc<ConnState>,
+    answer: Result<pynto_runtime::Answer<PyHost>, pynto_runtime::Error>,
+) -> PyResult<Bound<'py, PyAny>> {
+    match answer {
+        Ok(answer) => {
+            let cx = Cx {
+                py,
+                session,
+                state,
+                incoming: &answer.incoming,
+            };
+            from_value(&cx, &answer.value)
+        }
+        Err(e) => Err(crate::errors::to_py(py, e, state.policy.rebuild_exceptions)),
+    }
+}
+
 /// Unbox a protocol value into a Python object.
 pub(crate) fn from_value<'py>(cx: &Cx<'_, 'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
     let py = cx.py;
@@ -256,38 +282,10 @@ pub(crate) fn from_value<'py>(cx: &Cx<'_, 'py>, value: &Value) -> PyResult<Bound
                 from_value(cx, c)?,
             ))?
         }
-        Value::Tuple(items) => PyTuple::new(
-            py,
-            items
-                .iter()
-                .map(|v| from_value(cx, v))
-                .collect::<PyResult<Vec<_>>>()?,
-        )?
-        .into_any(),
-        Value::FrozenSet(items) => PyFrozenSet::new(
-            py,
-            items
-                .iter()
-                .map(|v| from_value(cx, v))
-                .collect::<PyResult<Vec<_>>>()?,
-        )?
-        .into_any(),
-        Value::List(items) => PyList::new(
-            py,
-            items
-                .iter()
-                .map(|v| from_value(cx, v))
-                .collect::<PyResult<Vec<_>>>()?,
-        )?
-        .into_any(),
-        Value::Set(items) => PySet::new(
-            py,
-            items
-                .iter()
-                .map(|v| from_value(cx, v))
-                .collect::<PyResult<Vec<_>>>()?,
-        )?
-        .into_any(),
+        Value::Tuple(items) => PyTuple::new(py, unbox_all(cx, items)?)?.into_any(),
+        Value::FrozenSet(items) => PyFrozenSet::new(py, unbox_all(cx, items)?)?.into_any(),
+        Value::List(items) => PyList::new(py, unbox_all(cx, items)?)?.into_any(),
+        Value::Set(items) => PySet::new(py, unbox_all(cx, items)?)?.into_any(),
         Value::Dict(pairs) => {
             let dict = PyDict::new(py);
             for (k, v) in pairs {

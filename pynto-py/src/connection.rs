@@ -32,6 +32,19 @@ impl Connection {
     pub(crate) fn state(&self) -> Option<&Arc<ConnState>> {
         self.state.get()
     }
+
+    /// The session and its Python-side state, or an error if the connection never opened.
+    pub(crate) fn open_parts(
+        &self,
+        py: Python<'_>,
+    ) -> PyResult<(&Session<PyHost>, &Arc<ConnState>)> {
+        let session = self.session_ref(py)?;
+        let state = self
+            .state
+            .get()
+            .ok_or_else(|| errors::protocol_error(py, "the connection is not open".into()))?;
+        Ok((session, state))
+    }
 }
 
 impl Drop for Connection {

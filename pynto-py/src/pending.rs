@@ -16,7 +16,7 @@ use parking_lot::{Condvar, Mutex};
 use pynto_runtime::{Error, ReplyHandle};
 use pyo3::prelude::*;
 
-use crate::boxing::{self, Cx};
+use crate::boxing;
 use crate::connection::Connection;
 use crate::errors;
 use crate::host::PyHost;
@@ -173,11 +173,7 @@ impl PendingReply {
             &mut pynto_runtime::Boxer<'_, PyHost>,
         ) -> PyResult<pynto_proto::Op>,
     ) -> PyResult<PendingReply> {
-        let connection = conn.get();
-        let session = connection.session_ref(py)?;
-        let state = connection
-            .state()
-            .ok_or_else(|| errors::protocol_error(py, "the connection is not open".into()))?;
+        let (session, state) = conn.get().open_parts(py)?;
         let mut boxer = session.boxer();
         let op = build(state, &mut boxer)?;
         let deadline = match timeout {
@@ -267,23 +263,8 @@ impl PendingReply {
             .ok_or_else(|| {
                 errors::protocol_error(py, "the reply was taken already, or is not here yet".into())
             })?;
-        let connection = self.conn.get();
-        let session = connection.session_ref(py)?;
-        let state = connection
-            .state()
-            .ok_or_else(|| errors::protocol_error(py, "the connection is not open".into()))?;
-        match answer {
-            Ok(answer) => {
-                let cx = Cx {
-                    py,
-                    session,
-                    state,
-                    incoming: &answer.incoming,
-                };
-                boxing::from_value(&cx, &answer.value)
-            }
-            Err(e) => Err(errors::to_py(py, e, state.policy.rebuild_exceptions)),
-        }
+        let (session, state) = self.conn.get().open_parts(py)?;
+        boxing::unbox_answer(py, session, state, answer)
     }
 
     /// Write to event fd `fd` when ready (now, if ready already).

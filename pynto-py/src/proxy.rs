@@ -15,7 +15,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString, PyTuple, PyType, PyWeakrefReference};
 
-use crate::boxing::{self, Cx, Mode};
+use crate::boxing::{self, Mode};
 use crate::connection::Connection;
 use crate::errors;
 use crate::host::{ConnState, PyHost};
@@ -82,10 +82,7 @@ pub(crate) fn request<'py>(
     target: Target,
     build: impl FnOnce(&Arc<ConnState>, &mut Boxer<'_, PyHost>) -> PyResult<Op>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let session = conn.session_ref(py)?;
-    let state = conn
-        .state()
-        .ok_or_else(|| errors::protocol_error(py, "the connection is not open".into()))?;
+    let (session, state) = conn.open_parts(py)?;
     if state.guard_loop.load(std::sync::atomic::Ordering::Relaxed) && on_running_loop(py)? {
         return Err(pyo3::exceptions::PyRuntimeError::new_err(
             "pynto: a blocking call on a pynto.aio connection from its event loop's thread would stall the loop; await it instead",
@@ -106,20 +103,11 @@ pub(crate) fn request<'py>(
     };
     let answer = py.detach(|| session.request(target, op, boxer, &options));
     match answer {
-        Ok(answer) => {
-            let cx = Cx {
-                py,
-                session,
-                state,
-                incoming: &answer.incoming,
-            };
-            boxing::from_value(&cx, &answer.value)
-        }
         Err(Error::Interrupted(_)) => Err(interrupted
             .lock()
             .take()
             .unwrap_or_else(|| PyErr::fetch(py))),
-        Err(e) => Err(errors::to_py(py, e, state.policy.rebuild_exceptions)),
+        other => boxing::unbox_answer(py, session, state, other),
     }
 }
 
