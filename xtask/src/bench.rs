@@ -14,7 +14,13 @@ use std::process::{Command, Stdio};
 use crate::{describe, run, Ctx, Failure};
 
 /// The scenarios of docs/benchmarks.md.
-pub const SCENARIOS: &[&str] = &["S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8", "S9"];
+pub const SCENARIOS: &[&str] = &[
+    "S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8", "S9", "S10", "R1",
+];
+
+/// The scenario xtask runs itself: the Rust-to-Rust null call against the raw floor
+/// (`tests/examples/rust_null_call.rs`); the others are `bench/run.py`'s.
+const RUST_SCENARIO: &str = "R1";
 
 /// What RPyC the comparison uses (pip requirement).
 const RPYC: &str = "rpyc==6.*";
@@ -83,6 +89,10 @@ pub fn bench(ctx: &Ctx, args: &BenchArgs) -> Result<(), Failure> {
     if args.only.len() != SCENARIOS.len() {
         command.push_str(&format!(" --only {}", args.only.join(",")));
     }
+    let python_scenarios: Vec<&String> = args.only.iter().filter(|s| *s != RUST_SCENARIO).collect();
+    if python_scenarios.is_empty() {
+        return rust_scenario(ctx, args.quick, None);
+    }
     let mut driver = Command::new(&python);
     driver
         .current_dir(&ctx.root)
@@ -102,14 +112,65 @@ pub fn bench(ctx: &Ctx, args: &BenchArgs) -> Result<(), Failure> {
         .arg("--command")
         .arg(&command)
         .arg("--only")
-        .arg(args.only.join(","))
+        .arg(
+            python_scenarios
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        )
         .env_remove("PYTHONHOME")
         .env_remove("PYTHONPATH");
     if args.quick {
         driver.arg("--quick");
     }
     run(&mut driver).map_err(|e| Failure::Message(format!("xtask bench: {e}")))?;
+    if args.only.iter().any(|s| s == RUST_SCENARIO) {
+        rust_scenario(ctx, args.quick, Some(&ctx.root.join("docs/benchmarks.md")))?;
+    }
     println!("xtask bench: results in target/bench/results.jsonl, report in docs/benchmarks.md");
+    Ok(())
+}
+
+/// R1: the Rust-to-Rust null call over TCP and a Unix socket against the raw floor, pinned
+/// and unpinned, in one run; its table is appended to `doc` when given.
+fn rust_scenario(ctx: &Ctx, quick: bool, doc: Option<&Path>) -> Result<(), Failure> {
+    run(&mut ctx.cargo(&[
+        "build",
+        "--release",
+        "-p",
+        "pynto-tests",
+        "--example",
+        "rust_null_call",
+    ]))
+    .map_err(|e| Failure::Message(format!("xtask bench: cannot build rust_null_call: {e}")))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| ctx.root.join("target"));
+    let n = if quick { "5000" } else { "50000" };
+    let output = Command::new(target.join("release/examples/rust_null_call"))
+        .args(["run", "--n", n])
+        .output()
+        .map_err(|e| Failure::Message(format!("xtask bench: cannot run rust_null_call: {e}")))?;
+    if !output.status.success() {
+        return Err(Failure::Message(format!(
+            "xtask bench: rust_null_call failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    let table = String::from_utf8_lossy(&output.stdout);
+    print!("{table}");
+    if let Some(doc) = doc {
+        let mut text = std::fs::read_to_string(doc).unwrap_or_default();
+        text.push_str(&format!(
+            "\n## R1: Rust to Rust\n\nA Rust client calls `root.f()` on a Rust server (the runtime's native host), against a \
+             32-byte echo over the same socket kind, {n} round trips each, medians (p99) in microseconds, \
+             in one run (`tests/examples/rust_null_call.rs`).\n\n{table}"
+        ));
+        std::fs::write(doc, text).map_err(|e| {
+            Failure::Message(format!("xtask bench: cannot write {}: {e}", doc.display()))
+        })?;
+    }
     Ok(())
 }
 
@@ -249,7 +310,11 @@ mod tests {
         );
         assert!(parse_args(&args(&["--only"])).is_err());
         assert!(parse_args(&args(&["--only", ","])).is_err());
-        assert!(parse_args(&args(&["--only", "S10"])).is_err());
+        assert!(parse_args(&args(&["--only", "S11"])).is_err());
+        assert_eq!(
+            parse_args(&args(&["--only", "S10,R1"])).map(|a| a.only),
+            Ok(args(&["S10", "R1"]))
+        );
         assert!(parse_args(&args(&["--fast"])).is_err());
     }
 }
