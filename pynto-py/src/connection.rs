@@ -144,6 +144,13 @@ impl Connection {
         }
     }
 
+    /// Serve the peer's requests from now on (held until this side's service is set up).
+    fn _start_serving(&self) {
+        if let Some(session) = self.session.get() {
+            session.start_serving();
+        }
+    }
+
     /// Write queued releases now.
     fn _flush(&self, py: Python<'_>) -> PyResult<()> {
         self.session_ref(py)?.flush_releases();
@@ -187,6 +194,8 @@ pub(crate) fn settings(
         token,
         call_timeout,
         service_name,
+        // The service's on_connect runs before the peer's first request (`_start_serving`).
+        hold_requests: true,
         ..Config::default()
     };
     Ok(Settings {

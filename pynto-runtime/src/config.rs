@@ -26,6 +26,10 @@ pub struct Config {
     pub service_name: String,
     /// How long a parked caller sleeps between checks of its interrupt hook.
     pub poll_interval: Duration,
+    /// Hold the peer's requests (except callbacks of this side's own waiting calls) until
+    /// [`crate::Session::start_serving`], so a binding can finish setting up its side (a
+    /// service's `on_connect`) before the first request runs. Replies flow meanwhile.
+    pub hold_requests: bool,
 }
 
 impl Default for Config {
@@ -39,6 +43,7 @@ impl Default for Config {
             liveness_timeout: Duration::from_secs(3),
             service_name: String::new(),
             poll_interval: Duration::from_millis(100),
+            hold_requests: false,
         }
     }
 }

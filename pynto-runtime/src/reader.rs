@@ -378,6 +378,11 @@ fn accept_request<H: Host>(inner: &Arc<Inner<H>>, request: Request) -> Event<H> 
         incoming,
     };
     if !chains::chain_table().has_waiter(chain) {
+        // Not a callback of one of our calls: it waits if this side is not serving yet.
+        if let Some(held) = inner.held.lock().as_mut() {
+            held.push(work);
+            return Event::Handled;
+        }
         return Event::Request(work);
     }
     // A thread of this process waits on the request's chain: it runs there.

@@ -146,6 +146,8 @@ pub struct Inner<H: Host> {
     pub(crate) pending: Mutex<HashMap<Seq, Arc<Pending<H>>>>,
     /// Requests being served, with their cancelled flags.
     pub(crate) serving: Mutex<HashMap<Seq, Arc<AtomicBool>>>,
+    /// Requests that arrived before `start_serving` (`Some` until then).
+    pub(crate) held: Mutex<Option<Vec<crate::reader::Work<H>>>>,
 }
 
 impl Core {
@@ -333,6 +335,7 @@ impl<H: Host> Session<H> {
         let writer = Arc::try_unwrap(writer)
             .unwrap_or_else(|_| unreachable!("the deadline holds the writer weakly"));
         let root_identity = host.identity(&root);
+        let hold = config.hold_requests;
         let core = Arc::new_cyclic(|weak: &Weak<Core>| {
             let sink: Weak<dyn ReleaseSink> = weak.clone();
             Core {
@@ -368,6 +371,7 @@ impl<H: Host> Session<H> {
             exports: Mutex::new(Exports::new(root, root_identity)),
             pending: Mutex::new(HashMap::new()),
             serving: Mutex::new(HashMap::new()),
+            held: Mutex::new(hold.then(Vec::new)),
         });
         let session = Session { inner };
         housekeeper::watch(Arc::downgrade(&session.inner) as Weak<dyn housekeeper::Maintained>);
@@ -413,6 +417,15 @@ impl<H: Host> Session<H> {
             Error::ConnectionClosed("the connection was closed by this side".into()),
             Some(String::new()),
         );
+    }
+
+    /// Serve the requests held since the session opened (with `Config::hold_requests`), and
+    /// every request from now on. Idempotent.
+    pub fn start_serving(&self) {
+        let held = self.inner.held.lock().take();
+        for work in held.into_iter().flatten() {
+            work.spawn(&self.inner);
+        }
     }
 
     /// A boxer for the values of one outgoing message.

@@ -298,3 +298,38 @@ fn a_remote_exception_comes_back_with_its_type() {
         other => panic!("expected a remote AttributeError, got {other:?}"),
     }
 }
+
+#[test]
+fn held_requests_wait_until_the_side_starts_serving() {
+    use std::sync::atomic::AtomicBool;
+    let ready = Arc::new(AtomicBool::new(false));
+    let seen = Arc::clone(&ready);
+    let server_root = Object::new(Methods::new("Late").method("was_ready", move |_| {
+        Ok(Value::Bool(seen.load(Ordering::SeqCst)).into())
+    }));
+    let server_config = pynto_runtime::Config {
+        hold_requests: true,
+        ..Default::default()
+    };
+    // Relayed, so the two sessions of this process route chains as two processes would.
+    let (client, server) = relayed_pair(
+        "memory",
+        Object::unit(),
+        server_root,
+        Default::default(),
+        server_config,
+    );
+    // The call goes out now; the server holds it until it is set up.
+    let caller = std::thread::spawn(move || {
+        client
+            .root()
+            .unwrap()
+            .call_method("was_ready", vec![])
+            .unwrap()
+            .value
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    ready.store(true, Ordering::SeqCst);
+    server.start_serving();
+    assert_eq!(caller.join().unwrap(), Value::Bool(true));
+}

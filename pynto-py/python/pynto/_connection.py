@@ -176,10 +176,15 @@ def _prepare(service: Any, options: dict) -> tuple[Any, Any]:
 
 
 def _bind(conn: Connection, instance: Any) -> Connection:
+    """Attach this side's service to a new connection, run its ``on_connect``, then let the
+    peer's requests in (they are held until then, so the service is ready for the first one)."""
     conn._service = instance
-    hook = getattr(instance, "on_connect", None)
-    if hook is not None:
-        hook(conn)
+    try:
+        hook = getattr(instance, "on_connect", None)
+        if hook is not None:
+            hook(conn)
+    finally:
+        conn._start_serving()
     return conn
 
 
