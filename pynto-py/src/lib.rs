@@ -30,6 +30,7 @@ fn _pynto(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<server::Server>()?;
     m.add_class::<server::Accepted>()?;
     m.add_class::<pending::PendingReply>()?;
+    m.add_class::<pending::LoopWaker>()?;
     m.add_function(wrap_pyfunction!(connection::connect_address, m)?)?;
     m.add_function(wrap_pyfunction!(connection::connect_pipes, m)?)?;
     m.add_function(wrap_pyfunction!(connection::serve_stdio, m)?)?;

@@ -7,7 +7,7 @@
 //! module that calls Python callbacks with the GIL. Unboxing happens on whoever takes the value.
 
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
@@ -28,8 +28,8 @@ struct Shared {
     ready: Mutex<bool>,
     cond: Condvar,
     timed_out: AtomicBool,
-    /// An event fd to write when ready (-1: none).
-    notify_fd: AtomicI32,
+    /// The event loop's waker to tell when ready, and this reply's token there.
+    waker: Mutex<Option<(Arc<WakerShared>, u64)>>,
     /// Python callable run by the callback runner when ready.
     on_ready: Mutex<Option<Py<PyAny>>>,
     deadline: Option<Instant>,
@@ -46,9 +46,8 @@ impl Shared {
             *ready = true;
         }
         self.cond.notify_all();
-        let fd = self.notify_fd.load(Ordering::Acquire);
-        if fd >= 0 {
-            poke(fd);
+        if let Some((waker, token)) = self.waker.lock().as_ref() {
+            waker.ready(*token);
         }
         if self.on_ready.lock().is_some() {
             runner().send(Job::Ready(Arc::clone(self)));
@@ -63,6 +62,75 @@ fn poke(fd: RawFd) {
     // SAFETY: writes 8 bytes from a valid u64 to a descriptor; no memory is shared.
     unsafe {
         libc::write(fd, (&one as *const u64).cast(), 8);
+    }
+}
+
+/// One event loop's side of completions: an event fd the loop watches and the tokens of the
+/// replies that became ready since it last looked, so a wake-up costs what is ready, not what
+/// is pending.
+struct WakerShared {
+    fd: std::os::fd::OwnedFd,
+    ready: Mutex<Vec<u64>>,
+}
+
+impl WakerShared {
+    /// Queue `token` and wake the loop (only when the queue was empty: one wake-up is enough).
+    fn ready(&self, token: u64) {
+        let first = {
+            let mut ready = self.ready.lock();
+            ready.push(token);
+            ready.len() == 1
+        };
+        if first {
+            poke(std::os::fd::AsRawFd::as_raw_fd(&self.fd));
+        }
+    }
+}
+
+/// An event loop's waker (`pynto._async` makes one per loop and watches `fd` with
+/// `loop.add_reader`).
+#[pyclass(frozen, module = "pynto._pynto")]
+pub struct LoopWaker {
+    shared: Arc<WakerShared>,
+}
+
+#[pymethods]
+impl LoopWaker {
+    #[new]
+    fn new() -> PyResult<LoopWaker> {
+        // SAFETY: eventfd returns a new descriptor or -1.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        // SAFETY: `fd` is a fresh descriptor nobody else owns.
+        let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        Ok(LoopWaker {
+            shared: Arc::new(WakerShared {
+                fd,
+                ready: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// The event fd to watch.
+    #[getter]
+    fn fd(&self) -> RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.shared.fd)
+    }
+
+    /// The tokens of the replies ready since the last call (and reset the event fd).
+    fn take(&self) -> Vec<u64> {
+        let mut counter: u64 = 0;
+        // SAFETY: reads 8 bytes into a valid u64 from a non-blocking event fd we own.
+        unsafe {
+            libc::read(
+                std::os::fd::AsRawFd::as_raw_fd(&self.shared.fd),
+                (&mut counter as *mut u64).cast(),
+                8,
+            );
+        }
+        std::mem::take(&mut *self.shared.ready.lock())
     }
 }
 
@@ -192,7 +260,7 @@ impl PendingReply {
             ready: Mutex::new(false),
             cond: Condvar::new(),
             timed_out: AtomicBool::new(false),
-            notify_fd: AtomicI32::new(-1),
+            waker: Mutex::new(None),
             on_ready: Mutex::new(None),
             deadline,
         });
@@ -267,11 +335,11 @@ impl PendingReply {
         boxing::unbox_answer(py, session, state, answer)
     }
 
-    /// Write to event fd `fd` when ready (now, if ready already).
-    fn set_notify_fd(&self, fd: RawFd) {
-        self.shared.notify_fd.store(fd, Ordering::Release);
+    /// Tell `waker` (an event loop's) with `token` when ready (now, if ready already).
+    fn set_waker(&self, waker: &LoopWaker, token: u64) {
+        *self.shared.waker.lock() = Some((Arc::clone(&waker.shared), token));
         if *self.shared.ready.lock() {
-            poke(fd);
+            waker.shared.ready(token);
         }
     }
 

@@ -8,11 +8,12 @@ without blocking the loop. Completions reach the loop through an event fd it wat
 from __future__ import annotations
 
 import asyncio
-import os
+import itertools
 import threading
 import weakref
 from typing import Any, Callable
 
+from . import _pynto
 from ._pynto import is_proxy
 
 __all__ = ["AsyncResult", "async_", "timed"]
@@ -123,35 +124,30 @@ class AsyncResult:
 
 
 class _LoopWaker:
-    """One event fd per event loop; pynto's reader threads write it when a result is ready."""
+    """One event fd per event loop, watched with ``add_reader``. The thread that reads a reply
+    queues its token and writes the fd; the loop resolves exactly the futures that are ready."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.waiting: dict[AsyncResult, asyncio.Future] = {}
-        self.fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-        loop.add_reader(self.fd, self.drain)
+        self.native = _pynto.LoopWaker()
+        self.waiting: dict[int, asyncio.Future] = {}
+        self.tokens = itertools.count(1)
+        loop.add_reader(self.native.fd, self.drain)
 
     def watch(self, result: AsyncResult, future: asyncio.Future) -> None:
-        self.waiting[result] = future
-        result._pending.set_notify_fd(self.fd)
+        token = next(self.tokens)
+        self.waiting[token] = future
+        future.add_done_callback(lambda _: self.waiting.pop(token, None))
+        result._pending.set_waker(self.native, token)
 
     def drain(self) -> None:
-        try:
-            os.eventfd_read(self.fd)
-        except BlockingIOError:
-            pass
-        for result, future in list(self.waiting.items()):
-            if future.done():
-                del self.waiting[result]
-            elif result._pending.ready:
-                del self.waiting[result]
+        for token in self.native.take():
+            future = self.waiting.pop(token, None)
+            if future is not None and not future.done():
                 future.set_result(None)
 
     def close(self) -> None:
-        try:
-            self.loop.remove_reader(self.fd)
-        finally:
-            os.close(self.fd)
+        self.loop.remove_reader(self.native.fd)
 
 
 class _ThreadWaker:
