@@ -22,7 +22,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use pynto_proto::{Frame, Limits};
 
-use crate::{FrameReader, TransportError};
+use crate::{FrameReader, FrameWriter, TransportError};
 
 /// The most attachments one frame may carry. Checked by both [`StreamReader`] and
 /// [`StreamWriter`].
@@ -280,6 +280,52 @@ pub fn advise_huge_pages<T>(buf: &mut [T]) {
                 libc::MADV_HUGEPAGE,
             );
         }
+    }
+}
+
+/// A connected socket that can be shut in both directions from any thread.
+pub(crate) trait Socket: Write + Send + Sync + 'static {
+    /// Shut both directions (a blocked reader returns, a blocked writer fails).
+    fn shut(&self);
+}
+
+impl Socket for std::net::TcpStream {
+    fn shut(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+impl Socket for std::os::unix::net::UnixStream {
+    fn shut(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// The writing half of a socket transport (TCP, Unix): frames out through one handle, shut
+/// down through another so a send blocked on a full socket never delays the shutdown.
+pub(crate) struct SocketWriter<S: Socket> {
+    pub(crate) writer: StreamWriter<S>,
+    pub(crate) control: Arc<S>,
+    /// Tells the reading half that the end of stream it will see is ours.
+    pub(crate) closed: Arc<AtomicBool>,
+}
+
+impl<S: Socket> FrameWriter for SocketWriter<S> {
+    fn send(&mut self, frame: &Frame) -> Result<(), TransportError> {
+        self.writer.send(frame)
+    }
+
+    fn shutdown(&mut self) {
+        self.closed.store(true, Ordering::Release);
+        self.control.shut();
+    }
+
+    fn shutdown_handle(&self) -> Option<crate::ShutdownHandle> {
+        let (control, closed) = (Arc::clone(&self.control), Arc::clone(&self.closed));
+        Some(crate::ShutdownHandle::new(move || {
+            closed.store(true, Ordering::Release);
+            control.shut();
+        }))
     }
 }
 

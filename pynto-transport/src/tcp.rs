@@ -5,11 +5,11 @@
 //! directions, so a reader blocked in `recv` on another thread returns.
 
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use crate::framing::{ClosableRead, StreamReader, StreamWriter};
-use crate::{FrameReader, FrameWriter, ShutdownHandle, Transport, TransportError};
+use crate::framing::{ClosableRead, SocketWriter, StreamReader, StreamWriter};
+use crate::{FrameReader, FrameWriter, Transport, TransportError};
 
 /// A connected TCP transport.
 #[derive(Debug)]
@@ -62,7 +62,7 @@ fn split_socket(stream: TcpStream) -> (Box<dyn FrameReader>, Box<dyn FrameWriter
                     inner: read,
                     closed: Arc::clone(&closed),
                 })),
-                Box::new(TcpWriter {
+                Box::new(SocketWriter {
                     writer: StreamWriter::new(stream),
                     control: Arc::new(control),
                     closed,
@@ -73,32 +73,6 @@ fn split_socket(stream: TcpStream) -> (Box<dyn FrameReader>, Box<dyn FrameWriter
             let _ = stream.shutdown(Shutdown::Both);
             crate::failed_split(e)
         }
-    }
-}
-
-/// The writing half of a TCP transport.
-struct TcpWriter {
-    writer: StreamWriter<TcpStream>,
-    control: Arc<TcpStream>,
-    closed: Arc<AtomicBool>,
-}
-
-impl FrameWriter for TcpWriter {
-    fn send(&mut self, frame: &pynto_proto::Frame) -> Result<(), TransportError> {
-        self.writer.send(frame)
-    }
-
-    fn shutdown(&mut self) {
-        self.closed.store(true, Ordering::Release);
-        let _ = self.control.shutdown(Shutdown::Both);
-    }
-
-    fn shutdown_handle(&self) -> Option<ShutdownHandle> {
-        let (control, closed) = (Arc::clone(&self.control), Arc::clone(&self.closed));
-        Some(ShutdownHandle::new(move || {
-            closed.store(true, Ordering::Release);
-            let _ = control.shutdown(Shutdown::Both);
-        }))
     }
 }
 

@@ -7,11 +7,11 @@
 use std::net::Shutdown;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use crate::framing::{ClosableRead, StreamReader, StreamWriter};
-use crate::{FrameReader, FrameWriter, ShutdownHandle, Transport, TransportError};
+use crate::framing::{ClosableRead, SocketWriter, StreamReader, StreamWriter};
+use crate::{FrameReader, FrameWriter, Transport, TransportError};
 
 /// A connected Unix socket transport.
 #[derive(Debug)]
@@ -60,7 +60,7 @@ impl Transport for UnixTransport {
                         inner: read,
                         closed: Arc::clone(&closed),
                     })),
-                    Box::new(UnixWriter {
+                    Box::new(SocketWriter {
                         writer: StreamWriter::new(stream),
                         control: Arc::new(control),
                         closed,
@@ -76,32 +76,6 @@ impl Transport for UnixTransport {
 
     fn peer(&self) -> String {
         self.peer.clone()
-    }
-}
-
-/// The writing half of a Unix socket transport.
-struct UnixWriter {
-    writer: StreamWriter<UnixStream>,
-    control: Arc<UnixStream>,
-    closed: Arc<AtomicBool>,
-}
-
-impl FrameWriter for UnixWriter {
-    fn send(&mut self, frame: &pynto_proto::Frame) -> Result<(), TransportError> {
-        self.writer.send(frame)
-    }
-
-    fn shutdown(&mut self) {
-        self.closed.store(true, Ordering::Release);
-        let _ = self.control.shutdown(Shutdown::Both);
-    }
-
-    fn shutdown_handle(&self) -> Option<ShutdownHandle> {
-        let (control, closed) = (Arc::clone(&self.control), Arc::clone(&self.closed));
-        Some(ShutdownHandle::new(move || {
-            closed.store(true, Ordering::Release);
-            let _ = control.shutdown(Shutdown::Both);
-        }))
     }
 }
 
