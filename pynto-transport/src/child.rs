@@ -8,9 +8,7 @@
 
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
-use pynto_proto::Frame;
-
-use crate::framing::{StreamReader, StreamWriter};
+use crate::framing::{PipeWriter, StreamReader, StreamWriter};
 use crate::{FrameReader, FrameWriter, Transport, TransportError};
 
 /// A transport over a child process's pipes.
@@ -50,7 +48,7 @@ impl Transport for ChildTransport {
     fn split(self: Box<Self>) -> (Box<dyn FrameReader>, Box<dyn FrameWriter>) {
         (
             Box::new(StreamReader::new(self.stdout)),
-            Box::new(ChildWriter {
+            Box::new(PipeWriter {
                 writer: Some(StreamWriter::new(self.stdin)),
             }),
         )
@@ -58,24 +56,5 @@ impl Transport for ChildTransport {
 
     fn peer(&self) -> String {
         self.peer.clone()
-    }
-}
-
-/// The writing half: the child's stdin, until shut down.
-struct ChildWriter {
-    writer: Option<StreamWriter<ChildStdin>>,
-}
-
-impl FrameWriter for ChildWriter {
-    fn send(&mut self, frame: &Frame) -> Result<(), TransportError> {
-        match &mut self.writer {
-            Some(w) => w.send(frame),
-            None => Err(TransportError::Closed),
-        }
-    }
-
-    fn shutdown(&mut self) {
-        // Dropping the pipe closes it: the child reads end of stream.
-        self.writer = None;
     }
 }

@@ -284,20 +284,74 @@ pub fn advise_huge_pages<T>(buf: &mut [T]) {
 }
 
 /// A connected socket that can be shut in both directions from any thread.
-pub(crate) trait Socket: Write + Send + Sync + 'static {
+pub(crate) trait Socket:
+    Read + Write + std::os::fd::AsRawFd + Send + Sync + Sized + 'static
+{
     /// Shut both directions (a blocked reader returns, a blocked writer fails).
     fn shut(&self);
+    /// Another handle to the same socket.
+    fn duplicate(&self) -> io::Result<Self>;
 }
 
 impl Socket for std::net::TcpStream {
     fn shut(&self) {
         let _ = self.shutdown(std::net::Shutdown::Both);
     }
+    fn duplicate(&self) -> io::Result<Self> {
+        self.try_clone()
+    }
 }
 
 impl Socket for std::os::unix::net::UnixStream {
     fn shut(&self) {
         let _ = self.shutdown(std::net::Shutdown::Both);
+    }
+    fn duplicate(&self) -> io::Result<Self> {
+        self.try_clone()
+    }
+}
+
+/// Split a connected socket into a framed reader and writer. If the socket cannot be cloned
+/// (out of file descriptors), both halves report the error.
+pub(crate) fn split_socket<S: Socket>(stream: S) -> (Box<dyn FrameReader>, Box<dyn FrameWriter>) {
+    match (stream.duplicate(), stream.duplicate()) {
+        (Ok(read), Ok(control)) => {
+            let closed = Arc::new(AtomicBool::new(false));
+            (
+                Box::new(StreamReader::new(ClosableRead {
+                    inner: read,
+                    closed: Arc::clone(&closed),
+                })),
+                Box::new(SocketWriter {
+                    writer: StreamWriter::new(stream),
+                    control: Arc::new(control),
+                    closed,
+                }),
+            )
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            stream.shut();
+            crate::failed_split(e)
+        }
+    }
+}
+
+/// The writing half of a pipe transport (a child's stdin, our stdout): shutting it down
+/// drops the pipe, so the other end reads end of stream.
+pub(crate) struct PipeWriter<W: Write + Send> {
+    pub(crate) writer: Option<StreamWriter<W>>,
+}
+
+impl<W: Write + Send> FrameWriter for PipeWriter<W> {
+    fn send(&mut self, frame: &Frame) -> Result<(), TransportError> {
+        match &mut self.writer {
+            Some(w) => w.send(frame),
+            None => Err(TransportError::Closed),
+        }
+    }
+
+    fn shutdown(&mut self) {
+        self.writer = None;
     }
 }
 

@@ -14,9 +14,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
-use pynto_proto::Frame;
-
-use crate::framing::{StreamReader, StreamWriter};
+use crate::framing::{PipeWriter, StreamReader, StreamWriter};
 use crate::{FrameReader, FrameWriter, Transport, TransportError};
 
 /// A transport over a pair of files, typically this process's stdin and stdout.
@@ -79,7 +77,7 @@ impl Transport for StdioTransport {
     fn split(self: Box<Self>) -> (Box<dyn FrameReader>, Box<dyn FrameWriter>) {
         (
             Box::new(StreamReader::new(self.input)),
-            Box::new(StdioWriter {
+            Box::new(PipeWriter {
                 writer: Some(StreamWriter::new(self.output)),
             }),
         )
@@ -87,23 +85,5 @@ impl Transport for StdioTransport {
 
     fn peer(&self) -> String {
         self.peer.clone()
-    }
-}
-
-/// The writing half: our copy of stdout, until shut down.
-struct StdioWriter {
-    writer: Option<StreamWriter<File>>,
-}
-
-impl FrameWriter for StdioWriter {
-    fn send(&mut self, frame: &Frame) -> Result<(), TransportError> {
-        match &mut self.writer {
-            Some(w) => w.send(frame),
-            None => Err(TransportError::Closed),
-        }
-    }
-
-    fn shutdown(&mut self) {
-        self.writer = None;
     }
 }

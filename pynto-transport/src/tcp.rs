@@ -4,11 +4,9 @@
 //! and writer are `try_clone`s of one socket, and shutting down shuts the socket down in both
 //! directions, so a reader blocked in `recv` on another thread returns.
 
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 
-use crate::framing::{ClosableRead, SocketWriter, StreamReader, StreamWriter};
+use crate::framing::split_socket;
 use crate::{FrameReader, FrameWriter, Transport, TransportError};
 
 /// A connected TCP transport.
@@ -48,31 +46,6 @@ impl Transport for TcpTransport {
 
     fn peer(&self) -> String {
         self.peer.clone()
-    }
-}
-
-/// Split a connected stream into a framed reader and writer. If the stream cannot be cloned
-/// (out of file descriptors), both halves report the error.
-fn split_socket(stream: TcpStream) -> (Box<dyn FrameReader>, Box<dyn FrameWriter>) {
-    match (stream.try_clone(), stream.try_clone()) {
-        (Ok(read), Ok(control)) => {
-            let closed = Arc::new(AtomicBool::new(false));
-            (
-                Box::new(StreamReader::new(ClosableRead {
-                    inner: read,
-                    closed: Arc::clone(&closed),
-                })),
-                Box::new(SocketWriter {
-                    writer: StreamWriter::new(stream),
-                    control: Arc::new(control),
-                    closed,
-                }),
-            )
-        }
-        (Err(e), _) | (_, Err(e)) => {
-            let _ = stream.shutdown(Shutdown::Both);
-            crate::failed_split(e)
-        }
     }
 }
 

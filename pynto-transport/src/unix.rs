@@ -4,13 +4,10 @@
 //! the socket file when dropped. As with TCP, the reader and writer are `try_clone`s of one
 //! socket and shutting down shuts it down in both directions.
 
-use std::net::Shutdown;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
-use crate::framing::{ClosableRead, SocketWriter, StreamReader, StreamWriter};
+use crate::framing::split_socket;
 use crate::{FrameReader, FrameWriter, Transport, TransportError};
 
 /// A connected Unix socket transport.
@@ -51,27 +48,7 @@ impl UnixTransport {
 
 impl Transport for UnixTransport {
     fn split(self: Box<Self>) -> (Box<dyn FrameReader>, Box<dyn FrameWriter>) {
-        let stream = self.stream;
-        match (stream.try_clone(), stream.try_clone()) {
-            (Ok(read), Ok(control)) => {
-                let closed = Arc::new(AtomicBool::new(false));
-                (
-                    Box::new(StreamReader::new(ClosableRead {
-                        inner: read,
-                        closed: Arc::clone(&closed),
-                    })),
-                    Box::new(SocketWriter {
-                        writer: StreamWriter::new(stream),
-                        control: Arc::new(control),
-                        closed,
-                    }),
-                )
-            }
-            (Err(e), _) | (_, Err(e)) => {
-                let _ = stream.shutdown(Shutdown::Both);
-                crate::failed_split(e)
-            }
-        }
+        split_socket(self.stream)
     }
 
     fn peer(&self) -> String {
