@@ -155,6 +155,50 @@ pub fn connect(
     }
 }
 
+/// A connection accepted by a [`Listener`], not yet established.
+pub enum Incoming {
+    /// Nothing left to do (TCP, Unix).
+    Ready(Box<dyn Transport>),
+    /// The TLS handshake is still to be done.
+    Tls {
+        /// The accepted socket.
+        stream: std::net::TcpStream,
+        /// Where it comes from.
+        from: std::net::SocketAddr,
+        /// The server's TLS configuration.
+        config: std::sync::Arc<crate::rustls::ServerConfig>,
+    },
+}
+
+impl Incoming {
+    /// Where the connection comes from.
+    pub fn peer(&self) -> String {
+        match self {
+            Incoming::Ready(t) => t.peer(),
+            Incoming::Tls { from, .. } => format!("tls://{from}"),
+        }
+    }
+
+    /// Finish establishing the transport (the TLS handshake), giving up at `deadline`.
+    pub fn establish(
+        self,
+        deadline: std::time::Instant,
+    ) -> Result<Box<dyn Transport>, TransportError> {
+        match self {
+            Incoming::Ready(t) => Ok(t),
+            Incoming::Tls { stream, config, .. } => Ok(Box::new(tls::server_handshake_until(
+                stream, config, deadline,
+            )?)),
+        }
+    }
+}
+
+impl fmt::Debug for Incoming {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Incoming({})", self.peer())
+    }
+}
+
 /// Listens on an [`Address`].
 #[derive(Debug)]
 pub enum Listener {
@@ -189,14 +233,30 @@ impl Listener {
         }
     }
 
-    /// Wait for the next connection. For TLS the handshake is done here, and a failed
-    /// handshake ([`TransportError::Tls`]) concerns that connection only: log it and accept
-    /// again.
+    /// Wait for the next connection and establish it (for TLS, the handshake is done here,
+    /// within [`tls::HANDSHAKE_TIMEOUT`]). A failed handshake ([`TransportError::Tls`])
+    /// concerns that connection only: log it and accept again. Accept loops that must not
+    /// wait on any one peer use [`accept_incoming`](Self::accept_incoming) instead.
     pub fn accept(&self) -> Result<Box<dyn Transport>, TransportError> {
+        self.accept_incoming()?
+            .establish(std::time::Instant::now() + tls::HANDSHAKE_TIMEOUT)
+    }
+
+    /// Wait for the next connection without talking to the peer: the caller finishes it with
+    /// [`Incoming::establish`] on a thread of its choosing, so a slow or silent peer never
+    /// holds up the accept loop.
+    pub fn accept_incoming(&self) -> Result<Incoming, TransportError> {
         match self {
-            Listener::Tcp(l) => l.accept(),
-            Listener::Unix(l) => l.accept(),
-            Listener::Tls(l) => l.accept(),
+            Listener::Tcp(l) => Ok(Incoming::Ready(l.accept()?)),
+            Listener::Unix(l) => Ok(Incoming::Ready(l.accept()?)),
+            Listener::Tls(l) => {
+                let (stream, from) = l.accept_tcp()?;
+                Ok(Incoming::Tls {
+                    stream,
+                    from,
+                    config: l.config(),
+                })
+            }
         }
     }
 

@@ -16,13 +16,14 @@
 //! sent. [`StreamWriter`] sends a frame with vectored writes straight from the frame's buffers.
 
 use std::io::{self, BufReader, IoSlice, Read, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use pynto_proto::{Frame, Limits};
 
-use crate::{FrameReader, FrameWriter, TransportError};
+use crate::progress::Counted;
+use crate::socket::{poll_readable, Readiness};
+use crate::{FrameReader, FrameWriter, Progress, TransportError};
 
 /// The most attachments one frame may carry. Checked by both [`StreamReader`] and
 /// [`StreamWriter`].
@@ -75,9 +76,10 @@ pub fn check_limits(frame: &Frame, limits: &Limits) -> Result<(), TransportError
 ///
 /// Implements [`FrameReader`] for any `R: Read + Send`.
 pub struct StreamReader<R: Read> {
-    inner: BufReader<R>,
+    inner: BufReader<Counted<R>>,
     limits: Limits,
-    /// An event fd polled beside the stream, written by [`crate::Interrupter`]s.
+    /// An event fd polled beside the stream, written by [`crate::Interrupter`]s (which hold it
+    /// weakly: it closes with this reader).
     wake: Option<Arc<std::os::fd::OwnedFd>>,
 }
 
@@ -90,7 +92,13 @@ impl<R: Read> StreamReader<R> {
     /// A reader enforcing `limits`.
     pub fn with_limits(inner: R, limits: &Limits) -> Self {
         StreamReader {
-            inner: BufReader::with_capacity(READ_BUFFER, inner),
+            inner: BufReader::with_capacity(
+                READ_BUFFER,
+                Counted {
+                    inner,
+                    progress: Progress::default(),
+                },
+            ),
             wake: None,
             limits: *limits,
         }
@@ -103,12 +111,23 @@ impl<R: Read> StreamReader<R> {
 
     /// The underlying stream.
     pub fn get_ref(&self) -> &R {
-        self.inner.get_ref()
+        &self.inner.get_ref().inner
+    }
+
+    /// The bytes read so far and the frame being read.
+    pub fn progress(&self) -> &Progress {
+        &self.inner.get_ref().progress
     }
 
     /// Read the next frame: `Ok(None)` on end of stream exactly between frames,
     /// [`TransportError::Torn`] on end of stream inside one.
     pub fn read_frame(&mut self) -> Result<Option<Frame>, TransportError> {
+        let result = self.read_frame_parts();
+        self.progress().frame_ends();
+        result
+    }
+
+    fn read_frame_parts(&mut self) -> Result<Option<Frame>, TransportError> {
         let mut header = [0u8; HEADER_LEN];
         if !self.read_header(&mut header)? {
             return Ok(None);
@@ -159,7 +178,12 @@ impl<R: Read> StreamReader<R> {
             match self.inner.read(&mut header[filled..]) {
                 Ok(0) if filled == 0 => return Ok(false),
                 Ok(0) => return Err(TransportError::Torn),
-                Ok(n) => filled += n,
+                Ok(n) => {
+                    if filled == 0 {
+                        self.progress().frame_begins();
+                    }
+                    filled += n;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if filled > 0 => return Err(torn_on_eof(e)),
                 Err(e) => return Err(TransportError::Io(e)),
@@ -222,7 +246,7 @@ impl<R: Read + Send + Readiness> FrameReader for StreamReader<R> {
         if !self.inner.buffer().is_empty() {
             return Ok(true);
         }
-        let Some(fd) = self.inner.get_ref().readiness_fd() else {
+        let Some(fd) = self.get_ref().readiness_fd() else {
             return Ok(true);
         };
         let wake = self
@@ -233,30 +257,15 @@ impl<R: Read + Send + Readiness> FrameReader for StreamReader<R> {
     }
 
     fn interrupter(&mut self) -> Option<crate::Interrupter> {
-        self.inner.get_ref().readiness_fd()?;
+        self.get_ref().readiness_fd()?;
         if self.wake.is_none() {
-            // SAFETY: eventfd returns a new descriptor or -1.
-            let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-            if fd < 0 {
-                return None;
-            }
-            // SAFETY: `fd` is a fresh descriptor nobody else owns.
-            self.wake = Some(Arc::new(unsafe {
-                <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd)
-            }));
+            self.wake = crate::socket::event_fd();
         }
-        let wake = Arc::clone(self.wake.as_ref()?);
-        Some(crate::Interrupter::new(move || {
-            let one: u64 = 1;
-            // SAFETY: writes 8 bytes from a valid u64 to an event fd this closure keeps open.
-            unsafe {
-                libc::write(
-                    std::os::fd::AsRawFd::as_raw_fd(&*wake),
-                    (&one as *const u64).cast(),
-                    8,
-                );
-            }
-        }))
+        Some(crate::socket::poke(Arc::downgrade(self.wake.as_ref()?)))
+    }
+
+    fn progress(&self) -> Option<Progress> {
+        Some(StreamReader::progress(self).clone())
     }
 }
 
@@ -283,59 +292,6 @@ pub fn advise_huge_pages<T>(buf: &mut [T]) {
     }
 }
 
-/// A connected socket that can be shut in both directions from any thread.
-pub(crate) trait Socket:
-    Read + Write + std::os::fd::AsRawFd + Send + Sync + Sized + 'static
-{
-    /// Shut both directions (a blocked reader returns, a blocked writer fails).
-    fn shut(&self);
-    /// Another handle to the same socket.
-    fn duplicate(&self) -> io::Result<Self>;
-}
-
-impl Socket for std::net::TcpStream {
-    fn shut(&self) {
-        let _ = self.shutdown(std::net::Shutdown::Both);
-    }
-    fn duplicate(&self) -> io::Result<Self> {
-        self.try_clone()
-    }
-}
-
-impl Socket for std::os::unix::net::UnixStream {
-    fn shut(&self) {
-        let _ = self.shutdown(std::net::Shutdown::Both);
-    }
-    fn duplicate(&self) -> io::Result<Self> {
-        self.try_clone()
-    }
-}
-
-/// Split a connected socket into a framed reader and writer. If the socket cannot be cloned
-/// (out of file descriptors), both halves report the error.
-pub(crate) fn split_socket<S: Socket>(stream: S) -> (Box<dyn FrameReader>, Box<dyn FrameWriter>) {
-    match (stream.duplicate(), stream.duplicate()) {
-        (Ok(read), Ok(control)) => {
-            let closed = Arc::new(AtomicBool::new(false));
-            (
-                Box::new(StreamReader::new(ClosableRead {
-                    inner: read,
-                    closed: Arc::clone(&closed),
-                })),
-                Box::new(SocketWriter {
-                    writer: StreamWriter::new(stream),
-                    control: Arc::new(control),
-                    closed,
-                }),
-            )
-        }
-        (Err(e), _) | (_, Err(e)) => {
-            stream.shut();
-            crate::failed_split(e)
-        }
-    }
-}
-
 /// The writing half of a pipe transport (a child's stdin, our stdout): shutting it down
 /// drops the pipe, so the other end reads end of stream.
 pub(crate) struct PipeWriter<W: Write + Send> {
@@ -353,88 +309,10 @@ impl<W: Write + Send> FrameWriter for PipeWriter<W> {
     fn shutdown(&mut self) {
         self.writer = None;
     }
-}
 
-/// The writing half of a socket transport (TCP, Unix): frames out through one handle, shut
-/// down through another so a send blocked on a full socket never delays the shutdown.
-pub(crate) struct SocketWriter<S: Socket> {
-    pub(crate) writer: StreamWriter<S>,
-    pub(crate) control: Arc<S>,
-    /// Tells the reading half that the end of stream it will see is ours.
-    pub(crate) closed: Arc<AtomicBool>,
-}
-
-impl<S: Socket> FrameWriter for SocketWriter<S> {
-    fn send(&mut self, frame: &Frame) -> Result<(), TransportError> {
-        self.writer.send(frame)
+    fn progress(&self) -> Option<Progress> {
+        self.writer.as_ref().map(|w| w.progress().clone())
     }
-
-    fn shutdown(&mut self) {
-        self.closed.store(true, Ordering::Release);
-        self.control.shut();
-    }
-
-    fn shutdown_handle(&self) -> Option<crate::ShutdownHandle> {
-        let (control, closed) = (Arc::clone(&self.control), Arc::clone(&self.closed));
-        Some(crate::ShutdownHandle::new(move || {
-            closed.store(true, Ordering::Release);
-            control.shut();
-        }))
-    }
-}
-
-/// What a framed stream waits on for readiness: its file descriptor, where it has one.
-pub trait Readiness {
-    /// The descriptor to poll, or `None` (then readiness is reported at once).
-    fn readiness_fd(&self) -> Option<std::os::fd::RawFd>;
-}
-
-impl<T: std::os::fd::AsRawFd> Readiness for T {
-    fn readiness_fd(&self) -> Option<std::os::fd::RawFd> {
-        Some(self.as_raw_fd())
-    }
-}
-
-/// `poll(2)` a descriptor for input, beside an optional wake-up event fd. A hang-up or error
-/// counts as readable: `recv` then reports it. A signal, a wake-up or the timeout report
-/// `false`, so the caller looks at what else it has to do.
-pub(crate) fn poll_readable(
-    fd: std::os::fd::RawFd,
-    wake: Option<std::os::fd::RawFd>,
-    timeout: std::time::Duration,
-) -> Result<bool, TransportError> {
-    let mut fds = [
-        libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: wake.unwrap_or(-1),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-    ];
-    let count = if wake.is_some() { 2 } else { 1 };
-    let millis = timeout.as_millis().min(i32::MAX as u128) as i32;
-    // SAFETY: `count` valid pollfds, for the duration of the call.
-    let n = unsafe { libc::poll(fds.as_mut_ptr(), count, millis) };
-    if n < 0 {
-        let err = io::Error::last_os_error();
-        if err.kind() == io::ErrorKind::Interrupted {
-            return Ok(false);
-        }
-        return Err(TransportError::Io(err));
-    }
-    if count == 2 && fds[1].revents != 0 {
-        let mut counter: u64 = 0;
-        // SAFETY: reads 8 bytes into a valid u64 from a non-blocking event fd.
-        unsafe {
-            libc::read(fds[1].fd, (&mut counter as *mut u64).cast(), 8);
-        }
-        return Ok(false);
-    }
-    Ok(fds[0].revents != 0)
 }
 
 fn torn_on_eof(e: io::Error) -> TransportError {
@@ -445,37 +323,11 @@ fn torn_on_eof(e: io::Error) -> TransportError {
     }
 }
 
-/// The read half of a socket that reports end of stream instead of an error once the
-/// transport has been shut down locally (after our own shutdown the kernel may answer late
-/// data from the peer with a reset, which is no news to us).
-pub(crate) struct ClosableRead<R> {
-    pub(crate) inner: R,
-    pub(crate) closed: Arc<AtomicBool>,
-}
-
-impl<R: std::os::fd::AsRawFd> std::os::fd::AsRawFd for ClosableRead<R> {
-    fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        self.inner.as_raw_fd()
-    }
-}
-
-impl<R: Read> Read for ClosableRead<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.closed.load(Ordering::Acquire) {
-            return Ok(0);
-        }
-        match self.inner.read(buf) {
-            Err(_) if self.closed.load(Ordering::Acquire) => Ok(0),
-            other => other,
-        }
-    }
-}
-
 /// Writes frames to a byte stream with vectored writes, unbuffered: each
 /// [`send`](StreamWriter::send) hands header, body and attachments to the stream in as few
 /// `write_vectored` calls as the stream accepts, without copying the payloads.
 pub struct StreamWriter<W: Write> {
-    inner: W,
+    inner: Counted<W>,
     headers: Vec<u8>,
 }
 
@@ -483,25 +335,33 @@ impl<W: Write> StreamWriter<W> {
     /// A writer over `inner`.
     pub fn new(inner: W) -> Self {
         StreamWriter {
-            inner,
+            inner: Counted {
+                inner,
+                progress: Progress::default(),
+            },
             headers: Vec::with_capacity(64),
         }
     }
 
     /// The underlying stream.
     pub fn get_ref(&self) -> &W {
-        &self.inner
+        &self.inner.inner
+    }
+
+    /// The bytes written so far and the frame being written.
+    pub fn progress(&self) -> &Progress {
+        &self.inner.progress
     }
 
     /// The underlying stream, mutably. Writing to it directly between frames breaks the
     /// framing unless the peer expects it.
     pub fn get_mut(&mut self) -> &mut W {
-        &mut self.inner
+        &mut self.inner.inner
     }
 
     /// The underlying stream.
     pub fn into_inner(self) -> W {
-        self.inner
+        self.inner.inner
     }
 
     /// Write one frame and flush the stream.
@@ -533,8 +393,10 @@ impl<W: Write> StreamWriter<W> {
             pieces.push(&headers[at..at + 8]);
             pieces.push(a);
         }
-        write_all_pieces(&mut self.inner, &pieces)?;
-        self.inner.flush()?;
+        self.inner.progress.frame_begins();
+        let written = write_all_pieces(&mut self.inner, &pieces).and_then(|()| self.inner.flush());
+        self.inner.progress.frame_ends();
+        written?;
         Ok(())
     }
 }

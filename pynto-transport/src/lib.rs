@@ -9,9 +9,11 @@
 //! one.
 //!
 //! What it is not: it does not encode or decode messages (that is `pynto-proto`), does not run
-//! a connection (that is `pynto-runtime`), and is not async. The design is one reader thread
-//! per connection blocking in [`FrameReader::recv`], and callers writing their own frames
-//! through [`FrameWriter::send`] under a mutex, with no hand-off thread, for latency.
+//! a connection (that is `pynto-runtime`), and is not async. Whichever thread holds a
+//! connection's [`FrameReader`] blocks in [`FrameReader::recv`] (the runtime passes that role
+//! between threads), and callers write their own frames through [`FrameWriter::send`] under a
+//! mutex, with no hand-off thread, for latency. Both halves count the bytes they move
+//! ([`Progress`]), so the runtime can judge a peer by bytes rather than whole frames.
 //!
 //! ```
 //! use bytes::Bytes;
@@ -42,20 +44,23 @@ pub mod address;
 pub mod child;
 pub mod framing;
 pub mod memory;
+pub mod progress;
+pub mod socket;
 pub mod stdio;
 pub mod tcp;
 pub mod tls;
 pub mod unix;
 
-pub use address::{connect, Address, Listener};
+pub use address::{connect, Address, Incoming, Listener};
 pub use framing::{advise_huge_pages, StreamReader, StreamWriter, MAX_ATTACHMENTS};
+pub use progress::{InFlight, Progress};
 pub use tls::{TlsClient, TlsServer};
 
 /// The rustls version this crate is built against, so callers can build configurations with
 /// matching types.
 pub use rustls;
 
-/// The receiving half of a transport, owned by the connection's one reader thread.
+/// The receiving half of a transport, held by whichever thread reads the connection.
 pub trait FrameReader: Send {
     /// The next frame. `Ok(None)` is a clean end of stream between frames; a stream that ends
     /// inside a frame is [`TransportError::Torn`].
@@ -73,6 +78,11 @@ pub trait FrameReader: Send {
     /// once, from any thread; `None` where the transport cannot be interrupted (then `recv`
     /// should be left to a thread that has nothing else to do).
     fn interrupter(&mut self) -> Option<Interrupter> {
+        None
+    }
+    /// The bytes received so far and the frame being received, where the transport counts
+    /// them (every byte-stream transport does).
+    fn progress(&self) -> Option<Progress> {
         None
     }
 }
@@ -111,6 +121,14 @@ pub trait FrameWriter: Send {
     /// writer (and so without waiting for a `send` blocked on a full socket), when the
     /// transport supports it. The default is `None`.
     fn shutdown_handle(&self) -> Option<ShutdownHandle> {
+        None
+    }
+    /// Fail a `send` that waits longer than `timeout` for the peer to take any bytes, with
+    /// [`TransportError::WriteTimeout`] (the frame is then torn: the connection must close).
+    /// Transports that cannot bound a write ignore it.
+    fn set_write_timeout(&mut self, _timeout: Option<std::time::Duration>) {}
+    /// The bytes sent so far and the frame being sent, where the transport counts them.
+    fn progress(&self) -> Option<Progress> {
         None
     }
 }
@@ -188,6 +206,8 @@ pub enum TransportError {
     Address(String),
     /// The transport was shut down (or its peer went away) and can no longer send.
     Closed,
+    /// The peer took no bytes for this long while a frame was being sent to it.
+    WriteTimeout(std::time::Duration),
 }
 
 impl fmt::Display for TransportError {
@@ -212,6 +232,11 @@ impl fmt::Display for TransportError {
             TransportError::Tls(msg) => write!(f, "TLS error: {msg}"),
             TransportError::Address(msg) => write!(f, "bad address: {msg}"),
             TransportError::Closed => f.write_str("the transport is closed"),
+            TransportError::WriteTimeout(limit) => write!(
+                f,
+                "the peer read nothing for {:.1} s while a frame was sent to it",
+                limit.as_secs_f64()
+            ),
         }
     }
 }
@@ -229,42 +254,4 @@ impl From<std::io::Error> for TransportError {
     fn from(e: std::io::Error) -> Self {
         TransportError::Io(e)
     }
-}
-
-/// Halves that report `error` on every call: what `split` returns when it cannot duplicate a
-/// socket (the process is out of file descriptors).
-pub(crate) fn failed_split(error: std::io::Error) -> (Box<dyn FrameReader>, Box<dyn FrameWriter>) {
-    let failed = Failed {
-        kind: error.kind(),
-        message: error.to_string(),
-    };
-    (Box::new(failed.clone()), Box::new(failed))
-}
-
-#[derive(Clone)]
-struct Failed {
-    kind: std::io::ErrorKind,
-    message: String,
-}
-
-impl Failed {
-    fn error(&self) -> TransportError {
-        TransportError::Io(std::io::Error::new(self.kind, self.message.clone()))
-    }
-}
-
-impl FrameReader for Failed {
-    fn recv(&mut self) -> Result<Option<Frame>, TransportError> {
-        Err(self.error())
-    }
-
-    fn set_limits(&mut self, _limits: &Limits) {}
-}
-
-impl FrameWriter for Failed {
-    fn send(&mut self, _frame: &Frame) -> Result<(), TransportError> {
-        Err(self.error())
-    }
-
-    fn shutdown(&mut self) {}
 }

@@ -1,12 +1,12 @@
 //! Frames over plain TCP.
 //!
-//! [`TcpTransport::connect`] dials with `TCP_NODELAY` on; [`TcpAcceptor`] listens. The reader
-//! and writer are `try_clone`s of one socket, and shutting down shuts the socket down in both
+//! [`TcpTransport::connect`] dials with `TCP_NODELAY` and keepalive on; [`TcpAcceptor`]
+//! listens. The reader and writer share one socket, and shutting down shuts it down in both
 //! directions, so a reader blocked in `recv` on another thread returns.
 
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 
-use crate::framing::split_socket;
+use crate::socket::split_socket;
 use crate::{FrameReader, FrameWriter, Transport, TransportError};
 
 /// A connected TCP transport.
@@ -26,6 +26,7 @@ impl TcpTransport {
     /// Use an already connected stream. Turns `TCP_NODELAY` on.
     pub fn from_stream(stream: TcpStream) -> Result<Self, TransportError> {
         stream.set_nodelay(true)?;
+        crate::socket::keepalive(&stream);
         let peer = match stream.peer_addr() {
             Ok(a) => format!("tcp://{a}"),
             Err(_) => "tcp://(unknown)".to_string(),

@@ -1,7 +1,8 @@
 //! Frames over TLS over TCP, with rustls (the `ring` provider), blocking.
 //!
-//! The handshake completes on the socket before the transport is returned (bounded by
-//! [`HANDSHAKE_TIMEOUT`]), so a wrong certificate fails [`connect`] with a clear
+//! The handshake completes on the socket before the transport is returned (bounded by one
+//! deadline for the whole handshake, [`HANDSHAKE_TIMEOUT`] unless the caller gives one, so a
+//! peer dripping bytes cannot stretch it), so a wrong certificate fails [`connect`] with a clear
 //! [`TransportError::Tls`]. Afterwards the reader and writer share the rustls connection behind
 //! a mutex, and neither blocks on the socket while holding it:
 //!
@@ -24,7 +25,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pynto_proto::{Frame, Limits};
 use rustls::crypto::CryptoProvider;
@@ -260,7 +261,7 @@ pub fn client_handshake(
     let name = ServerName::try_from(server_name.to_string())
         .map_err(|e| TransportError::Tls(format!("invalid server name {server_name:?}: {e}")))?;
     let conn = ClientConnection::new(config, name).map_err(|e| tls_err("client setup", e))?;
-    TlsTransport::handshake(stream, conn.into())
+    TlsTransport::handshake(stream, conn.into(), Instant::now() + HANDSHAKE_TIMEOUT)
 }
 
 /// Complete a TLS handshake as a server over an accepted stream. Accept loops that must not
@@ -270,8 +271,18 @@ pub fn server_handshake(
     stream: TcpStream,
     config: Arc<ServerConfig>,
 ) -> Result<TlsTransport, TransportError> {
+    server_handshake_until(stream, config, Instant::now() + HANDSHAKE_TIMEOUT)
+}
+
+/// Complete a TLS handshake as a server, giving up at `deadline` however the peer paces its
+/// bytes.
+pub fn server_handshake_until(
+    stream: TcpStream,
+    config: Arc<ServerConfig>,
+    deadline: Instant,
+) -> Result<TlsTransport, TransportError> {
     let conn = ServerConnection::new(config).map_err(|e| tls_err("server setup", e))?;
-    TlsTransport::handshake(stream, conn.into())
+    TlsTransport::handshake(stream, conn.into(), deadline)
 }
 
 /// Listens for TCP connections and completes a TLS handshake with each.
@@ -365,16 +376,57 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The socket during a handshake: every read and write waits at most until the deadline.
+struct Until<'a> {
+    stream: &'a TcpStream,
+    deadline: Instant,
+}
+
+impl Until<'_> {
+    fn left(&self) -> io::Result<Duration> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        Ok(left)
+    }
+}
+
+impl Read for Until<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.stream.set_read_timeout(Some(self.left()?))?;
+        (&mut &*self.stream).read(buf)
+    }
+}
+
+impl Write for Until<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.set_write_timeout(Some(self.left()?))?;
+        (&mut &*self.stream).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 impl TlsTransport {
-    fn handshake(stream: TcpStream, mut conn: Connection) -> Result<Self, TransportError> {
+    fn handshake(
+        stream: TcpStream,
+        mut conn: Connection,
+        deadline: Instant,
+    ) -> Result<Self, TransportError> {
         let peer = match stream.peer_addr() {
             Ok(a) => format!("tls://{a}"),
             Err(_) => "tls://(unknown)".to_string(),
         };
         stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
-        stream.set_write_timeout(Some(HANDSHAKE_TIMEOUT))?;
-        let mut io = &stream;
+        crate::socket::keepalive(&stream);
+        let budget = deadline.saturating_duration_since(Instant::now());
+        let mut io = Until {
+            stream: &stream,
+            deadline,
+        };
         let result = (|| -> io::Result<()> {
             while conn.is_handshaking() {
                 conn.complete_io(&mut io)?;
@@ -388,7 +440,7 @@ impl TlsTransport {
             let _ = stream.shutdown(Shutdown::Both);
             let why = match e.kind() {
                 io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
-                    format!("no answer within {} s", HANDSHAKE_TIMEOUT.as_secs())
+                    format!("not done within {:.1} s", budget.as_secs_f64())
                 }
                 io::ErrorKind::UnexpectedEof => "the peer closed the connection".to_string(),
                 _ => e.to_string(),
@@ -435,6 +487,7 @@ impl Transport for TlsTransport {
                 out: Vec::new(),
                 closed: false,
             }),
+            write_timeout: None,
         };
         (Box::new(reader), Box::new(writer))
     }
@@ -456,7 +509,7 @@ struct PlainReader {
 
 /// rustls may hold decrypted bytes the socket no longer shows, so polling the socket cannot
 /// tell readiness: report it at once (and `recv` blocks).
-impl crate::framing::Readiness for PlainReader {
+impl crate::socket::Readiness for PlainReader {
     fn readiness_fd(&self) -> Option<std::os::fd::RawFd> {
         None
     }
@@ -583,6 +636,10 @@ impl FrameReader for TlsReader {
     fn set_limits(&mut self, limits: &Limits) {
         self.inner.set_limits(limits);
     }
+
+    fn progress(&self) -> Option<crate::Progress> {
+        Some(self.inner.progress().clone())
+    }
 }
 
 /// Plaintext into the connection, records out to the socket, as a `Write` for the framing.
@@ -645,6 +702,7 @@ impl Write for PlainWriter {
 /// The writing half.
 struct TlsWriter {
     inner: StreamWriter<PlainWriter>,
+    write_timeout: Option<Duration>,
 }
 
 impl FrameWriter for TlsWriter {
@@ -653,7 +711,35 @@ impl FrameWriter for TlsWriter {
         if w.closed || w.shared.is_closed() {
             return Err(TransportError::Closed);
         }
-        self.inner.send(frame)
+        let limit = self.write_timeout;
+        self.inner.send(frame).map_err(|e| match (e, limit) {
+            (TransportError::Io(io), Some(limit))
+                if matches!(
+                    io.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                TransportError::WriteTimeout(limit)
+            }
+            (e, _) => e,
+        })
+    }
+
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) {
+        if self
+            .inner
+            .get_ref()
+            .shared
+            .sock
+            .set_write_timeout(timeout)
+            .is_ok()
+        {
+            self.write_timeout = timeout;
+        }
+    }
+
+    fn progress(&self) -> Option<crate::Progress> {
+        Some(self.inner.progress().clone())
     }
 
     fn shutdown(&mut self) {

@@ -1,13 +1,13 @@
 //! Frames over Unix domain sockets (path sockets).
 //!
 //! [`UnixTransport::connect`] dials a socket path; [`UnixAcceptor`] listens on one and removes
-//! the socket file when dropped. As with TCP, the reader and writer are `try_clone`s of one
-//! socket and shutting down shuts it down in both directions.
+//! the socket file when dropped. As with TCP, the reader and writer share one socket and
+//! shutting down shuts it down in both directions.
 
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
-use crate::framing::split_socket;
+use crate::socket::split_socket;
 use crate::{FrameReader, FrameWriter, Transport, TransportError};
 
 /// A connected Unix socket transport.
