@@ -1,19 +1,23 @@
 //! The housekeeper: one process-wide thread for chores no caller is around to do.
 //!
-//! It writes releases queued on idle connections, sees that no connection stays unread for
-//! longer than a moment (starting a read loop where needed), pings peers that went silent while
-//! calls wait on them (and closes the session if they stay silent), and enforces handshake
-//! deadlines. One thread serves every session of the process. It ticks every millisecond while
-//! connections are busy (readers come and go) and every quarter second when all is quiet.
+//! It has releases queued on idle connections written, sees that no connection stays unread
+//! for longer than a moment (starting a read loop where needed), checks each session's
+//! liveness (`liveness.rs`) and enforces handshake deadlines. One thread serves every session
+//! of the process. It ticks every millisecond while connections are busy (readers come and go)
+//! and every quarter second when all is quiet.
+//!
+//! **It never writes to a peer and never waits for a connection's lock**: whatever might block
+//! on one peer (a write, a Goodbye, a close) goes to a pool thread as a chore, so a peer that
+//! stops reading stalls no one but the threads serving it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
-use pynto_transport::FrameWriter;
 
 use crate::imports::ReleaseSink;
+use crate::pool;
 
 /// How often sessions are checked when all is quiet.
 const SLOW_TICK: Duration = Duration::from_millis(250);
@@ -57,13 +61,14 @@ pub(crate) trait Maintained: Send + Sync {
     fn maintain(self: std::sync::Arc<Self>);
 }
 
-type SharedWriter = Mutex<Box<dyn FrameWriter>>;
+/// Shuts a transport in both directions without blocking (see `session::shutter`).
+pub(crate) type Shutter = std::sync::Arc<dyn Fn() + Send + Sync>;
 
 #[derive(Default)]
 struct State {
     flush: Vec<Weak<dyn ReleaseSink>>,
     sessions: Vec<Weak<dyn Maintained>>,
-    deadlines: Vec<(u64, Instant, Weak<SharedWriter>)>,
+    deadlines: Vec<(u64, Instant, Shutter)>,
     started: bool,
 }
 
@@ -112,12 +117,12 @@ pub(crate) struct Deadline {
 }
 
 impl Deadline {
-    /// Shut `writer` at `at` unless this guard is dropped first.
-    pub(crate) fn arm(at: Instant, writer: Weak<SharedWriter>) -> Deadline {
+    /// Shut the transport at `at` unless this guard is dropped first.
+    pub(crate) fn arm(at: Instant, shutter: Shutter) -> Deadline {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let id = NEXT.fetch_add(1, Ordering::Relaxed);
         let keeper = housekeeper();
-        keeper.state.lock().deadlines.push((id, at, writer));
+        keeper.state.lock().deadlines.push((id, at, shutter));
         keeper.cond.notify_one();
         Deadline { id }
     }
@@ -158,9 +163,9 @@ fn run() {
         let flush = std::mem::take(&mut state.flush);
         let now = Instant::now();
         let mut expired = Vec::new();
-        state.deadlines.retain(|(_, at, writer)| {
+        state.deadlines.retain(|(_, at, shutter)| {
             if *at <= now {
-                expired.push(writer.clone());
+                expired.push(shutter.clone());
                 false
             } else {
                 true
@@ -180,14 +185,16 @@ fn run() {
         };
         drop(state);
         for sink in flush {
-            if let Some(sink) = sink.upgrade() {
-                sink.flush();
+            if sink.strong_count() > 0 {
+                pool::spawn_chore(Box::new(move || {
+                    if let Some(sink) = sink.upgrade() {
+                        sink.flush();
+                    }
+                }));
             }
         }
-        for writer in expired {
-            if let Some(writer) = writer.upgrade() {
-                writer.lock().shutdown();
-            }
+        for shut in expired {
+            shut();
         }
         for session in sessions {
             if let Some(session) = session.upgrade() {

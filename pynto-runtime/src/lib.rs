@@ -5,10 +5,12 @@
 //! has no Python in it and is tested in plain Rust. It is not a transport (see
 //! `pynto-transport`) and not a wire format (see `pynto-proto`).
 //!
-//! - A [`Session`] runs over any transport. Each connection has one reader thread that never
-//!   runs host code; a caller writes its own request and parks, running callbacks of its own
-//!   call chain while it waits, so a server can call back into a client that is blocked in a
-//!   call to it, on the very thread that waits.
+//! - A [`Session`] runs over any transport. Reading a connection is a role, not a thread: a
+//!   caller waiting for its reply reads it itself, a read loop on a pool thread reads when no
+//!   caller does, and whoever reads never runs host code while holding the reader. A caller
+//!   writes its own request and waits, running callbacks of its own call chain meanwhile, so a
+//!   server can call back into a client that is blocked in a call to it, on the very thread
+//!   that waits.
 //! - Objects cross by reference with Cap'n Proto-style counts: the exporter counts sends, the
 //!   importer counts receipts, and the last dropped [`RemoteRef`] releases what it received.
 //! - [`native`] is a host for Rust objects, and [`Remote`] a client API, so Rust programs serve
@@ -44,9 +46,11 @@ mod chains;
 mod config;
 mod error;
 mod exports;
+mod handshake;
 mod host;
 mod housekeeper;
 mod imports;
+mod liveness;
 pub mod native;
 mod pool;
 mod reader;
@@ -59,7 +63,8 @@ pub use config::Config;
 pub use error::Error;
 pub use host::Host;
 pub use imports::{ImportEntry, RemoteRef};
-pub use pool::{spawn, worker_count};
+pub use liveness::MIN_FRAME_RATE;
+pub use pool::{max_workers, set_max_workers, spawn, worker_count, DEFAULT_MAX_WORKERS};
 pub use remote::Remote;
 pub use session::{Role, Session, Stats};
 

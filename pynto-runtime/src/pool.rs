@@ -1,10 +1,15 @@
-//! The process-wide worker pool: runs requests no waiting thread claims.
+//! The process-wide worker pool: runs requests no waiting thread claims, read loops, and the
+//! housekeeper's chores.
 //!
 //! It grows rather than deadlocks: a job submitted while no worker is idle starts a new worker,
 //! so requests blocked in calls to each other never starve. Idle workers beyond a small core
-//! exit after a while.
+//! exit after a while. What bounds it is the number of *requests* served at once, process-wide
+//! ([`set_max_workers`]): a request past the bound is refused with `Overloaded` before any
+//! thread is given to it (see `reader.rs`). Read loops (one per connection at most) and chores
+//! are not requests and are never refused.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -18,6 +23,50 @@ const CORE_WORKERS: usize = 2;
 const WORKER_STACK: usize = 64 << 20;
 /// How long an extra worker idles before it exits.
 const IDLE_EXIT: Duration = Duration::from_secs(30);
+/// The default bound on requests served at once, process-wide.
+pub const DEFAULT_MAX_WORKERS: usize = 512;
+
+static MAX_REQUESTS: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_WORKERS);
+static REQUESTS: AtomicUsize = AtomicUsize::new(0);
+
+/// Bound the requests this process serves at once (from every peer together); past it, a new
+/// request is refused with `Overloaded`. Callbacks of this process's own waiting calls run on
+/// the waiting threads and are not counted. At least 1.
+pub fn set_max_workers(max: usize) {
+    MAX_REQUESTS.store(max.max(1), Ordering::Relaxed);
+}
+
+/// The current bound on requests served at once.
+pub fn max_workers() -> usize {
+    MAX_REQUESTS.load(Ordering::Relaxed)
+}
+
+/// The right to serve one request; the count goes down when it is dropped.
+pub(crate) struct Permit(());
+
+impl Permit {
+    /// A permit, unless the process already serves as many requests as it may.
+    pub(crate) fn try_new() -> Option<Permit> {
+        let max = MAX_REQUESTS.load(Ordering::Relaxed);
+        REQUESTS
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Permit(()))
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        REQUESTS.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Run a chore (a write, a close, a read loop) on a pool thread. Never refused.
+pub(crate) fn spawn_chore(job: Box<dyn FnOnce() + Send>) {
+    spawn(job)
+}
 
 struct Pool {
     state: Mutex<PoolState>,

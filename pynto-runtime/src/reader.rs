@@ -39,6 +39,9 @@ pub(crate) struct Work<H: Host> {
     object: H::Object,
     op: Op,
     incoming: Incoming<H>,
+    /// Counts it against the process's bound on requests served at once (`None` for a
+    /// callback of a waiting call, which runs on the waiting thread).
+    permit: Option<pool::Permit>,
 }
 
 impl<H: Host> Work<H> {
@@ -50,8 +53,10 @@ impl<H: Host> Work<H> {
             object,
             op,
             incoming,
+            permit,
         } = self;
         chains::with_chain(chain, || serve(inner, seq, object, op, incoming));
+        drop(permit);
     }
 
     /// Serve it on a pool thread.
@@ -76,7 +81,14 @@ pub(crate) enum Event<H: Host> {
 /// Read and handle one frame with the reader held, then let go of it.
 pub(crate) fn read_one<H: Host>(inner: &Arc<Inner<H>>, reader: &mut dyn FrameReader) -> Event<H> {
     let limits = inner.core.config.limits;
-    let frame = match reader.recv() {
+    let received = reader.recv();
+    if !matches!(received, Ok(Some(_))) {
+        // Our own failed write shut the transport: that is why it ended.
+        if let Some(why) = inner.core.broken() {
+            return closed(inner, (Error::ConnectionClosed(why), None));
+        }
+    }
+    let frame = match received {
         Ok(Some(frame)) => frame,
         Ok(None) => {
             return closed(
@@ -370,15 +382,30 @@ fn accept_request<H: Host>(inner: &Arc<Inner<H>>, request: Request) -> Event<H> 
         }
         serving.insert(seq, Arc::new(AtomicBool::new(false)));
     }
-    let work = Work {
+    let mut work = Work {
         seq,
         chain,
         object,
         op,
         incoming,
+        permit: None,
     };
     if !chains::chain_table().has_waiter(chain) {
-        // Not a callback of one of our calls: it waits if this side is not serving yet.
+        // Not a callback of one of our calls: it needs a thread of its own, within the bound.
+        let Some(permit) = pool::Permit::try_new() else {
+            inner.serving.lock().remove(&seq);
+            let failure = Failure::new(
+                ErrorKind::Overloaded,
+                "pynto.Overloaded",
+                format!(
+                    "this process already serves {} requests at once (its max_workers)",
+                    pool::max_workers()
+                ),
+            );
+            return reply(inner, seq, Err(failure));
+        };
+        work.permit = Some(permit);
+        // It waits if this side is not serving yet.
         if let Some(held) = inner.held.lock().as_mut() {
             held.push(work);
             return Event::Handled;

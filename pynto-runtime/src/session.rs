@@ -1,8 +1,10 @@
 //! A session: one symmetric connection between two peers, each serving and calling.
 //!
-//! [`Session::connect`] does the Hello exchange over any transport, then starts the
-//! connection's one reader thread (see `reader.rs`). Calls go out from the caller's own thread
-//! (see `call.rs`). This file holds the shared state and the life cycle: handshake, close, stats.
+//! [`Session::connect`] does the Hello exchange over any transport (`handshake.rs`), then lets
+//! the connection be read: reading is a role any thread takes (`reader.rs`). Calls go out from
+//! the caller's own thread (`call.rs`); the housekeeper checks liveness (`liveness.rs`). This
+//! file holds the shared state and the life cycle: open, write, close (once, whoever closes:
+//! waiting calls fail, both tables empty, the transport's descriptors close), stats.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -10,19 +12,19 @@ use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use parking_lot::Mutex;
-use pynto_proto::{
-    decode, encode, Frame, Hello, Message, Oid, Seq, TypeDesc, TypeId, IMPLEMENTATION,
-    PROTOCOL_VERSION,
+use pynto_proto::{encode, Frame, Hello, Limits, Message, Oid, Seq, TypeDesc, TypeId};
+use pynto_transport::{
+    FrameReader, FrameWriter, Progress, ShutdownHandle, Transport, TransportError,
 };
-use pynto_transport::{FrameReader, FrameWriter, Transport, TransportError};
 
 use crate::boxing::Boxer;
 use crate::call::Pending;
 use crate::config::Config;
 use crate::error::Error;
 use crate::exports::Exports;
+use crate::handshake;
 use crate::host::Host;
-use crate::housekeeper;
+use crate::housekeeper::{self, Shutter};
 use crate::imports::{ImportEntry, Imports, ReleaseSink, RemoteRef};
 use crate::pool;
 
@@ -101,6 +103,17 @@ pub(crate) struct Core {
     pub(crate) interrupter: Option<pynto_transport::Interrupter>,
     /// True while a thread holds `reader`.
     reading: AtomicBool,
+    /// Shuts the transport without the writer's lock, where the transport allows it.
+    shutdown_handle: Option<ShutdownHandle>,
+    /// Bytes received and sent so far (liveness judges the peer by them).
+    received: Option<Progress>,
+    sent: Option<Progress>,
+    /// The counts the housekeeper last saw.
+    seen_received: AtomicU64,
+    seen_sent: AtomicU64,
+    /// Why a write failed, if one did: the transport was shut, and the reader closes the
+    /// session with this reason when it sees the end of the stream.
+    broken: Mutex<Option<String>>,
     /// Milliseconds after `started` when `reader` was last let go.
     vacant_since: AtomicU64,
     /// A read loop was started and has not begun yet.
@@ -131,6 +144,10 @@ impl std::ops::DerefMut for ReaderGuard<'_> {
 
 impl Drop for ReaderGuard<'_> {
     fn drop(&mut self) {
+        if self.core.is_closed() {
+            // The last reader of a closed session lets the transport's descriptors go.
+            *self.guard = Box::new(Gone);
+        }
         let now = self.core.now_ms();
         self.core.vacant_since.store(now, Ordering::Release);
         self.core.reading.store(false, Ordering::Release);
@@ -245,26 +262,112 @@ impl Core {
         }
         let releases = std::mem::take(&mut *self.releases.lock());
         let mut writer = self.writer.lock();
+        let mut written = Ok(());
         if !releases.is_empty() {
             self.releases_sent.fetch_add(1, Ordering::Relaxed);
-            writer
-                .send(&encode(&Message::Release(releases)))
-                .map_err(transport_error)?;
+            written = writer.send(&encode(&Message::Release(releases)));
         }
-        writer.send(frame).map_err(transport_error)
+        let written = written.and_then(|()| writer.send(frame));
+        drop(writer);
+        written.map_err(|e| self.break_off(e))
     }
 
-    /// Write queued releases now, if any (the housekeeper's job on an idle connection).
+    /// A write failed, perhaps inside a frame: the stream cannot be trusted any more. Shut the
+    /// transport (the reader then closes the session with this reason); the error for the
+    /// writer.
+    fn break_off(&self, e: TransportError) -> Error {
+        let error = transport_error(e);
+        if let Error::ConnectionClosed(why) = &error {
+            self.broken.lock().get_or_insert_with(|| why.clone());
+        }
+        self.shut_transport();
+        error
+    }
+
+    /// Why the transport was shut after a failed write, if it was.
+    pub(crate) fn broken(&self) -> Option<String> {
+        self.broken.lock().clone()
+    }
+
+    /// Shut the transport in both directions, without waiting for a writer where the
+    /// transport allows it.
+    fn shut_transport(&self) {
+        match &self.shutdown_handle {
+            Some(handle) => handle.shutdown(),
+            None => self.writer.lock().shutdown(),
+        }
+    }
+
+    /// Send a liveness ping (from a pool thread: the write may wait on the peer).
+    pub(crate) fn ping(&self) {
+        let ping = Message::Request(pynto_proto::Request {
+            seq: 0,
+            chain: 0,
+            target: pynto_proto::Target::Export(0),
+            op: pynto_proto::Op::Ping,
+        });
+        let _ = self.send(&ping);
+    }
+
+    /// Count the peer as heard if bytes came from it, or left for it inside a frame being
+    /// sent (it is reading them), since the last look.
+    pub(crate) fn note_progress(&self) {
+        let mut heard = false;
+        if let Some(received) = &self.received {
+            let bytes = received.bytes();
+            heard |= self.seen_received.swap(bytes, Ordering::Relaxed) != bytes;
+        }
+        if let Some(sent) = &self.sent {
+            let bytes = sent.bytes();
+            let before = self.seen_sent.swap(bytes, Ordering::Relaxed);
+            heard |= before != bytes && sent.in_flight().is_some();
+        }
+        if heard {
+            self.heard_now();
+        }
+    }
+
+    /// Why the frame being received must be given up, if it must: it stalled for `window` ms,
+    /// or it has taken that long and arrives slower than `MIN_FRAME_RATE`.
+    pub(crate) fn stalled_frame(&self, silent_ms: u64, window_ms: u64) -> Option<String> {
+        let frame = self.received.as_ref()?.in_flight()?;
+        let elapsed_ms = frame.elapsed.as_millis() as u64;
+        if elapsed_ms < window_ms {
+            return None;
+        }
+        if silent_ms >= window_ms {
+            return Some(format!(
+                "the peer stopped inside a frame ({} bytes of it in {:.1} s, then nothing for {:.1} s)",
+                frame.bytes,
+                elapsed_ms as f64 / 1000.0,
+                silent_ms as f64 / 1000.0
+            ));
+        }
+        let floor = crate::liveness::MIN_FRAME_RATE * elapsed_ms / 1000;
+        (frame.bytes < floor).then(|| {
+            format!(
+                "the peer trickles a frame: {} bytes in {:.1} s, slower than {} bytes/s",
+                frame.bytes,
+                elapsed_ms as f64 / 1000.0,
+                crate::liveness::MIN_FRAME_RATE
+            )
+        })
+    }
+
+    /// Write queued releases now, if any (a pool thread's chore on an idle connection).
     pub(crate) fn flush_releases(&self) {
         let releases = std::mem::take(&mut *self.releases.lock());
         if releases.is_empty() || self.is_closed() {
             return;
         }
         self.releases_sent.fetch_add(1, Ordering::Relaxed);
-        let _ = self
+        let written = self
             .writer
             .lock()
             .send(&encode(&Message::Release(releases)));
+        if let Err(e) = written {
+            self.break_off(e);
+        }
     }
 
     /// Mark the session closed with `reason`; true if this call closed it.
@@ -277,13 +380,18 @@ impl Core {
         true
     }
 
-    /// Say goodbye (best effort) and shut the transport, which ends the reader.
+    /// Say goodbye (best effort: not if a write is under way, which may be stuck on the peer)
+    /// and shut the transport, which ends the reader. Then let the transport's descriptors go:
+    /// the writer's now, the reader's when its holder lets go (see `ReaderGuard`).
     fn shut(&self, goodbye: Option<String>) {
-        let mut writer = self.writer.lock();
-        if let Some(reason) = goodbye {
+        if let (Some(reason), Some(mut writer)) = (goodbye, self.writer.try_lock()) {
             let _ = writer.send(&encode(&Message::Goodbye { reason }));
         }
-        writer.shutdown();
+        self.shut_transport();
+        *self.writer.lock() = Box::new(Gone);
+        if let Some(mut reader) = self.reader.try_lock() {
+            *reader = Box::new(Gone);
+        }
     }
 
     pub(crate) fn heard_now(&self) {
@@ -313,7 +421,7 @@ impl ReleaseSink for Core {
     }
 }
 
-fn transport_error(e: pynto_transport::TransportError) -> Error {
+pub(crate) fn transport_error(e: TransportError) -> Error {
     Error::ConnectionClosed(format!("the transport failed: {e}"))
 }
 
@@ -328,10 +436,19 @@ impl<H: Host> Session<H> {
         config: Config,
     ) -> Result<Self, Error> {
         let peer_address = transport.peer();
-        let (mut reader, writer) = transport.split();
+        let (mut reader, mut writer) = transport.split();
         reader.set_limits(&config.limits);
+        writer.set_write_timeout(config.write_timeout);
+        let shutdown_handle = writer.shutdown_handle();
+        let (received, sent) = (reader.progress(), writer.progress());
         let writer: Arc<Mutex<Box<dyn FrameWriter>>> = Arc::new(Mutex::new(writer));
-        let peer = handshake(&mut *reader, &writer, role, &config)?;
+        let peer = handshake::run(
+            &mut *reader,
+            &writer,
+            shutter(shutdown_handle.clone(), &writer),
+            role,
+            &config,
+        )?;
         let writer = Arc::try_unwrap(writer)
             .unwrap_or_else(|_| unreachable!("the deadline holds the writer weakly"));
         let root_identity = host.identity(&root);
@@ -360,6 +477,12 @@ impl<H: Host> Session<H> {
                 interrupter: reader.interrupter(),
                 reader: Mutex::new(reader),
                 reading: AtomicBool::new(false),
+                shutdown_handle,
+                seen_received: AtomicU64::new(received.as_ref().map_or(0, Progress::bytes)),
+                seen_sent: AtomicU64::new(sent.as_ref().map_or(0, Progress::bytes)),
+                received,
+                sent,
+                broken: Mutex::new(None),
                 vacant_since: AtomicU64::new(0),
                 loop_pending: AtomicBool::new(false),
                 parked: Mutex::new(Vec::new()),
@@ -506,127 +629,42 @@ impl<H: Host> Inner<H> {
     }
 }
 
-/// The Hello exchange, bounded by the handshake timeout (the housekeeper shuts the transport
-/// when it passes).
-fn handshake(
-    reader: &mut dyn FrameReader,
-    writer: &Arc<Mutex<Box<dyn FrameWriter>>>,
-    role: Role,
-    config: &Config,
-) -> Result<Hello, Error> {
-    let hello = Hello {
-        protocol: PROTOCOL_VERSION,
-        implementation: IMPLEMENTATION.to_string(),
-        features: Vec::new(),
-        limits: config.limits,
-        token: if role == Role::Connector {
-            config.token.clone()
-        } else {
-            None
-        },
-        service: config.service_name.clone(),
-    };
-    let deadline = Instant::now() + config.handshake_timeout;
-    let watchdog = housekeeper::Deadline::arm(deadline, Arc::downgrade(writer));
-    let result = exchange(reader, writer, role, config, hello);
-    drop(watchdog);
-    // The watchdog shuts the transport at the deadline, which the read sees as a close.
-    let result = match result {
-        Err(Error::ConnectionClosed(_)) if Instant::now() >= deadline => {
-            Err(Error::ConnectionClosed(format!(
-                "no Hello from the peer within {:?}",
-                config.handshake_timeout
-            )))
+/// Shuts a transport from the housekeeper at a handshake deadline: through its shutdown
+/// handle, or else on a pool thread that takes the writer (which the housekeeper must not).
+fn shutter(handle: Option<ShutdownHandle>, writer: &Arc<Mutex<Box<dyn FrameWriter>>>) -> Shutter {
+    match handle {
+        Some(handle) => Arc::new(move || handle.shutdown()),
+        None => {
+            let writer = Arc::downgrade(writer);
+            Arc::new(move || {
+                let writer = writer.clone();
+                pool::spawn_chore(Box::new(move || {
+                    if let Some(writer) = writer.upgrade() {
+                        writer.lock().shutdown();
+                    }
+                }));
+            })
         }
-        other => other,
-    };
-    if result.is_err() {
-        writer.lock().shutdown();
     }
-    result
 }
 
-fn exchange(
-    reader: &mut dyn FrameReader,
-    writer: &Arc<Mutex<Box<dyn FrameWriter>>>,
-    role: Role,
-    config: &Config,
-    hello: Hello,
-) -> Result<Hello, Error> {
-    let send = |msg: &Message| writer.lock().send(&encode(msg)).map_err(transport_error);
-    let refuse = |reason: String| {
-        let _ = send(&Message::Goodbye {
-            reason: reason.clone(),
-        });
-        Error::Protocol(reason)
-    };
-    if role == Role::Connector {
-        send(&Message::Hello(hello.clone()))?;
+/// What a closed session keeps of its transport: nothing (its descriptors are closed).
+struct Gone;
+
+impl FrameReader for Gone {
+    fn recv(&mut self) -> Result<Option<Frame>, TransportError> {
+        Ok(None)
     }
-    let frame = match reader.recv() {
-        Ok(Some(frame)) => frame,
-        Ok(None) => {
-            return Err(Error::ConnectionClosed(
-                "the peer closed the connection during the handshake".into(),
-            ))
-        }
-        Err(e @ (TransportError::Io(_) | TransportError::Torn)) => {
-            return Err(Error::ConnectionClosed(format!(
-                "the connection broke during the handshake: {e}"
-            )))
-        }
-        // Bytes that are not a frame within this side's limits (e.g. a client of another protocol).
-        Err(e) => {
-            return Err(refuse(format!(
-                "the peer's first frame is not a Hello: {e}"
-            )))
-        }
-    };
-    let peer = match decode(&frame, &config.limits) {
-        Ok(Message::Hello(peer)) => peer,
-        Ok(Message::Goodbye { reason }) => {
-            return Err(Error::Protocol(format!(
-                "the peer refused the connection: {reason}"
-            )))
-        }
-        Ok(other) => {
-            return Err(refuse(format!(
-                "expected Hello first, got {}",
-                message_name(&other)
-            )))
-        }
-        Err(e) => return Err(refuse(format!("the peer's Hello is malformed: {e}"))),
-    };
-    if peer.protocol != PROTOCOL_VERSION {
-        return Err(refuse(format!(
-            "protocol version mismatch: this side speaks pynto protocol {PROTOCOL_VERSION} ({IMPLEMENTATION}), the peer speaks {} ({})",
-            peer.protocol, peer.implementation
-        )));
-    }
-    if role == Role::Acceptor {
-        if let Some(expected) = &config.token {
-            let given = peer.token.as_deref().unwrap_or("");
-            if !constant_time_eq(expected.as_bytes(), given.as_bytes()) {
-                let why = if peer.token.is_none() {
-                    "a token is required"
-                } else {
-                    "wrong token"
-                };
-                return Err(refuse(format!("authentication failed: {why}")));
-            }
-        }
-        send(&Message::Hello(hello))?;
-    }
-    Ok(peer)
+
+    fn set_limits(&mut self, _limits: &Limits) {}
 }
 
-/// Compare secrets without an early exit that would leak how much matched.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = (a.len() ^ b.len()) as u8 | u8::from(a.len() != b.len());
-    for (i, x) in a.iter().enumerate() {
-        diff |= x ^ b.get(i).copied().unwrap_or(0);
+impl FrameWriter for Gone {
+    fn send(&mut self, _frame: &Frame) -> Result<(), TransportError> {
+        Err(TransportError::Closed)
     }
-    diff == 0
+
+    fn shutdown(&mut self) {}
 }
 
 /// A message's name, for errors.
@@ -640,44 +678,5 @@ pub(crate) fn message_name(msg: &Message) -> &'static str {
         Message::Cancel { .. } => "Cancel",
         Message::Finish { .. } => "Finish",
         Message::Goodbye { .. } => "Goodbye",
-    }
-}
-
-impl<H: Host> housekeeper::Maintained for Inner<H> {
-    fn maintain(self: Arc<Self>) {
-        let core = &self.core;
-        if core.is_closed() {
-            return;
-        }
-        // Nobody has read for a moment: wake a parked caller to read, or start a read loop.
-        if core
-            .vacant_for()
-            .is_some_and(|ms| ms >= housekeeper::VACANCY_GRACE_MS)
-            && !core.hand_on_reading()
-        {
-            self.ensure_reader();
-        }
-        if core.waiting.load(Ordering::Relaxed) == 0 {
-            return;
-        }
-        let now = core.started.elapsed().as_millis() as u64;
-        let silent = now.saturating_sub(core.last_heard.load(Ordering::Relaxed));
-        let interval = core.config.liveness_interval.as_millis() as u64;
-        let give_up = interval + core.config.liveness_timeout.as_millis() as u64;
-        if silent >= give_up && core.ping_outstanding.load(Ordering::Acquire) {
-            let why = format!(
-                "the peer stopped answering (silent for {:.1} s while calls waited)",
-                silent as f64 / 1000.0
-            );
-            self.close(Error::ConnectionClosed(why.clone()), Some(why));
-        } else if silent >= interval && !core.ping_outstanding.swap(true, Ordering::AcqRel) {
-            let ping = Message::Request(pynto_proto::Request {
-                seq: 0,
-                chain: 0,
-                target: pynto_proto::Target::Export(0),
-                op: pynto_proto::Op::Ping,
-            });
-            let _ = core.send(&ping);
-        }
     }
 }

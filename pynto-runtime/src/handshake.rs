@@ -1,0 +1,141 @@
+//! The Hello exchange that opens a session: versions, limits and the token, under one deadline.
+//!
+//! The connector sends Hello first; the acceptor reads it, checks the version and the token,
+//! and answers only if both are right, so a wrong token fails the connector's `connect` itself,
+//! before any object is reachable. The housekeeper shuts the transport if the exchange is not
+//! done by the deadline, whatever pace the peer keeps.
+
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use pynto_proto::{decode, encode, Hello, Message, IMPLEMENTATION, PROTOCOL_VERSION};
+use pynto_transport::{FrameReader, FrameWriter, TransportError};
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::housekeeper::{self, Shutter};
+use crate::session::{message_name, transport_error, Role};
+
+/// Exchange Hello over `reader` and `writer`; the peer's Hello, or why the session cannot open.
+/// On failure the transport is shut.
+pub(crate) fn run(
+    reader: &mut dyn FrameReader,
+    writer: &Mutex<Box<dyn FrameWriter>>,
+    shutter: Shutter,
+    role: Role,
+    config: &Config,
+) -> Result<Hello, Error> {
+    let hello = Hello {
+        protocol: PROTOCOL_VERSION,
+        implementation: IMPLEMENTATION.to_string(),
+        features: Vec::new(),
+        limits: config.limits,
+        token: if role == Role::Connector {
+            config.token.clone()
+        } else {
+            None
+        },
+        service: config.service_name.clone(),
+    };
+    let deadline = Instant::now() + config.handshake_timeout;
+    let watchdog = housekeeper::Deadline::arm(deadline, shutter.clone());
+    let result = exchange(reader, writer, role, config, hello);
+    drop(watchdog);
+    // The watchdog shuts the transport at the deadline, which the read sees as a close.
+    let result = match result {
+        Err(Error::ConnectionClosed(_)) if Instant::now() >= deadline => {
+            Err(Error::ConnectionClosed(format!(
+                "no Hello from the peer within {:?}",
+                config.handshake_timeout
+            )))
+        }
+        other => other,
+    };
+    if result.is_err() {
+        shutter();
+    }
+    result
+}
+
+fn exchange(
+    reader: &mut dyn FrameReader,
+    writer: &Mutex<Box<dyn FrameWriter>>,
+    role: Role,
+    config: &Config,
+    hello: Hello,
+) -> Result<Hello, Error> {
+    let send = |msg: &Message| writer.lock().send(&encode(msg)).map_err(transport_error);
+    let refuse = |reason: String| {
+        let _ = send(&Message::Goodbye {
+            reason: reason.clone(),
+        });
+        Error::Protocol(reason)
+    };
+    if role == Role::Connector {
+        send(&Message::Hello(hello.clone()))?;
+    }
+    let frame = match reader.recv() {
+        Ok(Some(frame)) => frame,
+        Ok(None) => {
+            return Err(Error::ConnectionClosed(
+                "the peer closed the connection during the handshake".into(),
+            ))
+        }
+        Err(e @ (TransportError::Io(_) | TransportError::Torn)) => {
+            return Err(Error::ConnectionClosed(format!(
+                "the connection broke during the handshake: {e}"
+            )))
+        }
+        // Bytes that are not a frame within this side's limits (e.g. a client of another protocol).
+        Err(e) => {
+            return Err(refuse(format!(
+                "the peer's first frame is not a Hello: {e}"
+            )))
+        }
+    };
+    let peer = match decode(&frame, &config.limits) {
+        Ok(Message::Hello(peer)) => peer,
+        Ok(Message::Goodbye { reason }) => {
+            return Err(Error::Protocol(format!(
+                "the peer refused the connection: {reason}"
+            )))
+        }
+        Ok(other) => {
+            return Err(refuse(format!(
+                "expected Hello first, got {}",
+                message_name(&other)
+            )))
+        }
+        Err(e) => return Err(refuse(format!("the peer's Hello is malformed: {e}"))),
+    };
+    if peer.protocol != PROTOCOL_VERSION {
+        return Err(refuse(format!(
+            "protocol version mismatch: this side speaks pynto protocol {PROTOCOL_VERSION} ({IMPLEMENTATION}), the peer speaks {} ({})",
+            peer.protocol, peer.implementation
+        )));
+    }
+    if role == Role::Acceptor {
+        if let Some(expected) = &config.token {
+            let given = peer.token.as_deref().unwrap_or("");
+            if !constant_time_eq(expected.as_bytes(), given.as_bytes()) {
+                let why = if peer.token.is_none() {
+                    "a token is required"
+                } else {
+                    "wrong token"
+                };
+                return Err(refuse(format!("authentication failed: {why}")));
+            }
+        }
+        send(&Message::Hello(hello))?;
+    }
+    Ok(peer)
+}
+
+/// Compare secrets without an early exit that would leak how much matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = (a.len() ^ b.len()) as u8 | u8::from(a.len() != b.len());
+    for (i, x) in a.iter().enumerate() {
+        diff |= x ^ b.get(i).copied().unwrap_or(0);
+    }
+    diff == 0
+}
