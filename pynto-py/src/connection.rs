@@ -172,6 +172,7 @@ pub(crate) fn settings(
     token: Option<String>,
     timeout: Option<f64>,
     service_name: String,
+    limits: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Settings> {
     let p = policy.bind(py);
     let flag = |name: &str| -> PyResult<bool> { p.getattr(name)?.is_truthy() };
@@ -190,7 +191,7 @@ pub(crate) fn settings(
         }
         None => None,
     };
-    let config = Config {
+    let mut config = Config {
         token,
         call_timeout,
         service_name,
@@ -198,11 +199,48 @@ pub(crate) fn settings(
         hold_requests: true,
         ..Config::default()
     };
+    if let Some(limits) = limits {
+        apply_limits(limits, &mut config)?;
+    }
     Ok(Settings {
         root: Arc::new(root),
         policy,
         config,
     })
+}
+
+/// Copy a `pynto.Limits` (validated by its constructor) into `config`. `max_workers` is
+/// process-wide: the runtime's bound on requests served at once, set here when given.
+fn apply_limits(limits: &Bound<'_, PyAny>, config: &mut Config) -> PyResult<()> {
+    let get = |name: &str| limits.getattr(name);
+    let seconds = |name: &str| -> PyResult<Duration> {
+        let s: f64 = get(name)?.extract()?;
+        Duration::try_from_secs_f64(s).map_err(|_| {
+            pyo3::exceptions::PyValueError::new_err(format!(
+                "{name} must be a positive number of seconds, not {s}"
+            ))
+        })
+    };
+    let l = &mut config.limits;
+    l.max_frame = get("max_frame")?.extract()?;
+    l.max_message = get("max_message")?.extract()?;
+    l.max_depth = get("max_depth")?.extract()?;
+    l.max_objects = get("max_objects")?.extract()?;
+    l.max_in_flight = get("max_in_flight")?.extract()?;
+    config.handshake_timeout = seconds("handshake_timeout")?;
+    // One window of silence in all: ping after a seventh of it (at most 5 s), give up after
+    // the rest.
+    let window = seconds("liveness_timeout")?;
+    config.liveness_interval = (window / 7).min(Duration::from_secs(5));
+    config.liveness_timeout = window - config.liveness_interval;
+    config.write_timeout = match get("write_timeout")?.extract::<Option<f64>>()? {
+        None => None,
+        Some(_) => Some(seconds("write_timeout")?),
+    };
+    if let Some(workers) = get("max_workers")?.extract::<Option<usize>>()? {
+        pynto_runtime::set_max_workers(workers);
+    }
+    Ok(())
 }
 
 /// Open a session over `transport` and wrap it in a new `cls` (a `Connection` subclass).
@@ -240,7 +278,7 @@ fn transport_error(py: Python<'_>, e: pynto_transport::TransportError) -> PyErr 
 
 /// `pynto.connect(address, ...)`: dial and open.
 #[pyfunction]
-#[pyo3(signature = (cls, address, root, policy, token=None, timeout=None, service_name=String::new(), tls_ca=None, tls_cert=None, tls_key=None))]
+#[pyo3(signature = (cls, address, root, policy, token=None, timeout=None, service_name=String::new(), tls_ca=None, tls_cert=None, tls_key=None, limits=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn connect_address<'py>(
     py: Python<'py>,
@@ -254,8 +292,17 @@ pub(crate) fn connect_address<'py>(
     tls_ca: Option<std::path::PathBuf>,
     tls_cert: Option<std::path::PathBuf>,
     tls_key: Option<std::path::PathBuf>,
+    limits: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, Connection>> {
-    let settings = settings(py, root, policy, token, timeout, service_name)?;
+    let settings = settings(
+        py,
+        root,
+        policy,
+        token,
+        timeout,
+        service_name,
+        limits.as_ref(),
+    )?;
     let addr = Address::parse(address)
         .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
     let tls = tls_ca.map(|ca| TlsClient {
@@ -272,7 +319,7 @@ pub(crate) fn connect_address<'py>(
 /// Open a connection over two pipe file descriptors (a child's stdout and stdin), which this
 /// call takes ownership of.
 #[pyfunction]
-#[pyo3(signature = (cls, read_fd, write_fd, root, policy, token=None, timeout=None, service_name=String::new()))]
+#[pyo3(signature = (cls, read_fd, write_fd, root, policy, token=None, timeout=None, service_name=String::new(), limits=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn connect_pipes<'py>(
     py: Python<'py>,
@@ -284,8 +331,17 @@ pub(crate) fn connect_pipes<'py>(
     token: Option<String>,
     timeout: Option<f64>,
     service_name: String,
+    limits: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, Connection>> {
-    let settings = settings(py, root, policy, token, timeout, service_name)?;
+    let settings = settings(
+        py,
+        root,
+        policy,
+        token,
+        timeout,
+        service_name,
+        limits.as_ref(),
+    )?;
     // SAFETY: the caller hands over two open descriptors it no longer uses.
     let (input, output) = unsafe { (File::from_raw_fd(read_fd), File::from_raw_fd(write_fd)) };
     let transport =
@@ -296,7 +352,7 @@ pub(crate) fn connect_pipes<'py>(
 /// Serve one connection over this process's stdin/stdout until it ends. Stray writes to
 /// stdout go to stderr meanwhile.
 #[pyfunction]
-#[pyo3(signature = (cls, root, policy, token=None, service_name=String::new(), on_open=None))]
+#[pyo3(signature = (cls, root, policy, token=None, service_name=String::new(), on_open=None, limits=None))]
 pub(crate) fn serve_stdio(
     py: Python<'_>,
     cls: &Bound<'_, PyType>,
@@ -305,8 +361,9 @@ pub(crate) fn serve_stdio(
     token: Option<String>,
     service_name: String,
     on_open: Option<Py<PyAny>>,
+    limits: Option<Bound<'_, PyAny>>,
 ) -> PyResult<()> {
-    let settings = settings(py, root, policy, token, None, service_name)?;
+    let settings = settings(py, root, policy, token, None, service_name, limits.as_ref())?;
     let transport =
         pynto_transport::stdio::StdioTransport::take_over().map_err(|e| transport_error(py, e))?;
     let conn = open(py, cls, Box::new(transport), Role::Acceptor, settings)?;
@@ -327,7 +384,7 @@ pub(crate) fn serve_stdio(
 
 /// Two connected connections in this process (for `connect_thread`): (client, server).
 #[pyfunction]
-#[pyo3(signature = (cls, client_root, client_policy, server_root, server_policy, service_name=String::new()))]
+#[pyo3(signature = (cls, client_root, client_policy, server_root, server_policy, service_name=String::new(), limits=None))]
 pub(crate) fn connect_thread_pair<'py>(
     py: Python<'py>,
     cls: &Bound<'py, PyType>,
@@ -336,10 +393,28 @@ pub(crate) fn connect_thread_pair<'py>(
     server_root: Py<PyAny>,
     server_policy: Py<PyAny>,
     service_name: String,
+    limits: Option<Bound<'py, PyAny>>,
 ) -> PyResult<(Bound<'py, Connection>, Bound<'py, Connection>)> {
     let (a, b) = pynto_transport::memory::pair();
-    let server_settings = settings(py, server_root, server_policy, None, None, service_name)?;
-    let client_settings = settings(py, client_root, client_policy, None, None, String::new())?;
+    let limits = limits.as_ref();
+    let server_settings = settings(
+        py,
+        server_root,
+        server_policy,
+        None,
+        None,
+        service_name,
+        limits,
+    )?;
+    let client_settings = settings(
+        py,
+        client_root,
+        client_policy,
+        None,
+        None,
+        String::new(),
+        limits,
+    )?;
     // The acceptor's handshake waits for the connector's Hello, so it runs on its own thread.
     let server_conn = cls.call0()?.cast_into::<Connection>()?;
     let state = ConnState::new(server_settings.policy);

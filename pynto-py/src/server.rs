@@ -1,22 +1,26 @@
-//! The server's listening half: an accept loop on a Rust thread that hands each new transport
-//! to Python, on a thread of its own, to become a connection.
+//! The server's listening half: an accept loop on a Rust thread that only accepts, and hands
+//! each new socket to Python on a pool thread, where its TLS handshake and Hello run under one
+//! deadline. A slow or silent peer holds up no one but that pool thread, and only until the
+//! deadline.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 use pynto_runtime::Role;
-use pynto_transport::{Address, Listener, TlsServer, Transport};
+use pynto_transport::{Address, Incoming, Listener, TlsServer};
 use pyo3::prelude::*;
 use pyo3::types::PyType;
 
 use crate::connection::{self, Connection};
 
-/// A transport accepted by the listener, waiting to be opened as a connection.
+/// A connection accepted by the listener, waiting to be opened.
 #[pyclass(frozen, module = "pynto._pynto")]
 pub struct Accepted {
-    transport: Mutex<Option<Box<dyn Transport>>>,
+    incoming: Mutex<Option<Incoming>>,
     peer: String,
+    /// When it was accepted: the whole handshake (TLS and Hello) counts from here.
+    at: std::time::Instant,
 }
 
 #[pymethods]
@@ -27,8 +31,10 @@ impl Accepted {
         self.peer.clone()
     }
 
-    /// Do the Hello exchange (checking the token) and open the connection as a `cls`.
-    #[pyo3(signature = (cls, root, policy, token=None, service_name=String::new()))]
+    /// Finish the transport (the TLS handshake), do the Hello exchange (checking the token)
+    /// and open the connection as a `cls`, all within the handshake timeout from the accept.
+    #[pyo3(signature = (cls, root, policy, token=None, service_name=String::new(), limits=None))]
+    #[allow(clippy::too_many_arguments)]
     fn open<'py>(
         &self,
         py: Python<'py>,
@@ -37,11 +43,21 @@ impl Accepted {
         policy: Py<PyAny>,
         token: Option<String>,
         service_name: String,
+        limits: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, Connection>> {
-        let transport = self.transport.lock().take().ok_or_else(|| {
+        let incoming = self.incoming.lock().take().ok_or_else(|| {
             crate::errors::protocol_error(py, "this connection was opened already".into())
         })?;
-        let settings = connection::settings(py, root, policy, token, None, service_name)?;
+        let mut settings =
+            connection::settings(py, root, policy, token, None, service_name, limits.as_ref())?;
+        let deadline = self.at + settings.config.handshake_timeout;
+        let transport = py
+            .detach(|| incoming.establish(deadline))
+            .map_err(|e| crate::errors::protocol_error(py, e.to_string()))?;
+        // What is left of the deadline is the Hello exchange's.
+        settings.config.handshake_timeout = deadline
+            .saturating_duration_since(std::time::Instant::now())
+            .max(std::time::Duration::from_millis(1));
         connection::open(py, cls, transport, Role::Acceptor, settings)
     }
 }
@@ -156,11 +172,11 @@ fn wake(address: &str) -> std::io::Result<()> {
 
 fn accept_loop(listener: &Listener, stopping: &AtomicBool, on_accept: &Arc<Py<PyAny>>) {
     loop {
-        let accepted = listener.accept();
+        let accepted = listener.accept_incoming();
         if stopping.load(Ordering::Acquire) {
             return;
         }
-        let transport = match accepted {
+        let incoming = match accepted {
             Ok(t) => t,
             Err(e) => {
                 log(&format!(
@@ -172,13 +188,15 @@ fn accept_loop(listener: &Listener, stopping: &AtomicBool, on_accept: &Arc<Py<Py
             }
         };
         let on_accept = Arc::clone(on_accept);
-        let peer = transport.peer();
+        let peer = incoming.peer();
+        let at = std::time::Instant::now();
         // On the runtime's pool: an idle worker takes it without a thread being started.
         pynto_runtime::spawn(Box::new(move || {
             crate::interp::with_python(|py| {
                 let accepted = Accepted {
-                    transport: Mutex::new(Some(transport)),
+                    incoming: Mutex::new(Some(incoming)),
                     peer,
+                    at,
                 };
                 let result = Bound::new(py, accepted).and_then(|a| on_accept.call1(py, (a,)));
                 if let Err(e) = result {

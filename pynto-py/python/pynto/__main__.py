@@ -117,11 +117,15 @@ def serve(args: argparse.Namespace) -> int:
     name = _service_name(service)
     token = _token(args.token_env)
     tls = _tls(args)
+    try:
+        limits = pynto.Limits.parse(args.limit) if args.limit else None
+    except (TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
 
     if args.stdio:
         if args.unix or tls is not None:
             raise UsageError("--stdio cannot be combined with --unix or TLS")
-        return _serve_stdio(service, name, token)
+        return _serve_stdio(service, name, token, limits)
 
     if args.classic and args.unix is None and not _is_loopback(args.host):
         if not args.allow_remote_classic:
@@ -133,7 +137,7 @@ def serve(args: argparse.Namespace) -> int:
             )
         log.warning("serving classic on non-loopback host %s", args.host)
 
-    options: dict[str, Any] = {"tls": tls, "token": token}
+    options: dict[str, Any] = {"tls": tls, "token": token, "limits": limits}
     if args.unix is not None:
         options["unix"] = args.unix
     else:
@@ -167,14 +171,14 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve_stdio(service: Any, name: str, token: str | None) -> int:
+def _serve_stdio(service: Any, name: str, token: str | None, limits: pynto.Limits | None) -> int:
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
     print(f"pynto: serving {name} on stdio", file=sys.stderr, flush=True)
     try:
-        pynto.serve_stdio(service, token=token)
+        pynto.serve_stdio(service, token=token, limits=limits)
     except KeyboardInterrupt:
         log.info("interrupted, stopping")
     return 0
@@ -248,6 +252,9 @@ def _parser() -> argparse.ArgumentParser:
                            help="require client certificates signed by this CA (PEM)")
     serve_cmd.add_argument("--allow-remote-classic", action="store_true",
                            help="let --classic listen on a non-loopback address")
+    serve_cmd.add_argument("--limit", metavar="NAME=VALUE", action="append", default=[],
+                           help="a pynto.Limits field, e.g. --limit max_workers=64 "
+                                "--limit write_timeout=10 (repeatable)")
     serve_cmd.set_defaults(handler=serve)
 
     shell_cmd = commands.add_parser(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -12,11 +13,14 @@ from typing import Any
 
 from . import _pynto
 from ._errors import ConnectionClosed, ProtocolError
+from ._limits import Limits
 from ._service import ClassicService, Service, policy_for, teleport_source
 
 __all__ = ["TLS", "Connection", "connect", "connect_subprocess", "connect_thread"]
 
 # Every connection not yet closed, so they can be closed at exit.
+log = logging.getLogger("pynto")
+
 _open: "weakref.WeakSet[Connection]" = weakref.WeakSet()
 
 
@@ -76,6 +80,7 @@ class Connection(_pynto.Connection):
         self._root: Any = None
         self._service: Any = None
         self._on_close: list = []
+        self._ended = threading.Lock()
         self.process: subprocess.Popen | None = None
         self._root_lock = threading.Lock()
         # The event loop that runs `async def` methods of this side's service (pynto.aio).
@@ -134,16 +139,28 @@ class Connection(_pynto.Connection):
     def close(self) -> None:
         """End the connection; everything the peer held for us is released."""
         super().close()
-        for hook in self._on_close:
-            hook()
-        self._on_close.clear()
+        self._ended_now()
 
-    def _on_disconnect(self) -> None:
+    def _ended_now(self) -> None:
+        """The connection ended, whichever side ended it (the runtime calls this once it has
+        closed; ``close()`` calls it too, so its hooks have run when it returns). Runs the
+        service's ``on_disconnect`` and the close hooks exactly once."""
+        if not self._ended.acquire(blocking=False):
+            return
         service, self._service = self._service, None
+        hooks, self._on_close = self._on_close, []
         if service is not None:
             hook = getattr(service, "on_disconnect", None)
             if hook is not None:
-                hook(self)
+                try:
+                    hook(self)
+                except Exception:
+                    log.exception("pynto: on_disconnect failed for %r", self)
+        for hook in hooks:
+            try:
+                hook()
+            except Exception:
+                log.exception("pynto: a close hook failed for %r", self)
 
     def __enter__(self) -> "Connection":
         return self
@@ -196,6 +213,7 @@ def connect(
     token: str | None = None,
     timeout: float | None = None,
     tls: TLS | None = None,
+    limits: Limits | None = None,
     **policy: bool,
 ) -> Connection:
     """Connect to a pynto server: ``"host:port"``, ``("host", port)``, ``"host", port``,
@@ -219,6 +237,7 @@ def connect(
         tls_ca=None if tls is None or tls.ca is None else os.fspath(tls.ca),
         tls_cert=None if tls is None or tls.cert is None else os.fspath(tls.cert),
         tls_key=None if tls is None or tls.key is None else os.fspath(tls.key),
+        limits=limits,
     )
     return _bind(conn, instance)
 
@@ -229,6 +248,7 @@ def connect_subprocess(
     service: Any = None,
     token: str | None = None,
     timeout: float | None = None,
+    limits: Limits | None = None,
     **policy: bool,
 ) -> Connection:
     """Start a child that serves over its stdin/stdout and connect to it. By default the child
@@ -249,7 +269,15 @@ def connect_subprocess(
     instance, pol = _prepare(service, policy)
     try:
         conn = _pynto.connect_pipes(
-            Connection, read_fd, write_fd, instance, pol, token=token, timeout=timeout, service_name=_service_name(instance)
+            Connection,
+            read_fd,
+            write_fd,
+            instance,
+            pol,
+            token=token,
+            timeout=timeout,
+            service_name=_service_name(instance),
+            limits=limits,
         )
     except BaseException:
         _stop(process)
@@ -267,7 +295,9 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def connect_thread(service: Any = None, *, client_service: Any = None, **policy: bool) -> Connection:
+def connect_thread(
+    service: Any = None, *, client_service: Any = None, limits: Limits | None = None, **policy: bool
+) -> Connection:
     """A server for ``service`` (default: classic) in this process, connected; for tests and
     demos. Policy options apply to the server side."""
     server = _service_instance(service if service is not None else ClassicService)
@@ -279,6 +309,7 @@ def connect_thread(service: Any = None, *, client_service: Any = None, **policy:
         server,
         _policy(server, policy),
         service_name=_service_name(server),
+        limits=limits,
     )
     _bind(server_conn, server)
     client_conn._peer_conn = server_conn

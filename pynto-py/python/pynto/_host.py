@@ -138,10 +138,10 @@ def isinstance_by_name(obj, module: str, qualname: str) -> bool:
 
 
 def on_disconnect(conn) -> None:
-    """The session ended: tell the service."""
-    hook = getattr(conn, "_on_disconnect", None)
-    if hook is not None:
-        hook()
+    """The session ended (either side closed it): run the connection's end-of-life hooks."""
+    ended = getattr(conn, "_ended_now", None)
+    if ended is not None:
+        ended()
 
 
 # --------------------------------------------------------------------------- awaitables

@@ -124,7 +124,13 @@ class Accepted:
     @property
     def peer(self) -> str: ...
     def open(
-        self, cls: type[Connection], root: Any, policy: Any, token: str | None = None, service_name: str = ...
+        self,
+        cls: type[Connection],
+        root: Any,
+        policy: Any,
+        token: str | None = None,
+        service_name: str = ...,
+        limits: Any = None,
     ) -> Connection: ...
 
 @final
@@ -156,6 +162,7 @@ def connect_address(
     tls_ca: str | PathLike[str] | None = None,
     tls_cert: str | PathLike[str] | None = None,
     tls_key: str | PathLike[str] | None = None,
+    limits: Any = None,
 ) -> Connection: ...
 def connect_pipes(
     cls: type[Connection],
@@ -166,6 +173,7 @@ def connect_pipes(
     token: str | None = None,
     timeout: float | None = None,
     service_name: str = ...,
+    limits: Any = None,
 ) -> Connection: ...
 def serve_stdio(
     cls: type[Connection],
@@ -174,6 +182,7 @@ def serve_stdio(
     token: str | None = None,
     service_name: str = ...,
     on_open: Callable[[Connection], Any] | None = None,
+    limits: Any = None,
 ) -> None: ...
 def connect_thread_pair(
     cls: type[Connection],
@@ -182,4 +191,5 @@ def connect_thread_pair(
     server_root: Any,
     server_policy: Any,
     service_name: str = ...,
+    limits: Any = None,
 ) -> tuple[Connection, Connection]: ...

@@ -10,6 +10,7 @@ from typing import Any
 from . import _pynto
 from ._connection import TLS, Connection, _bind, _service_name
 from ._errors import ConnectionClosed, ProtocolError
+from ._limits import Limits
 from ._service import policy_for
 
 __all__ = ["Server", "serve_stdio"]
@@ -30,10 +31,12 @@ class Server:
         unix: str | os.PathLike | None = None,
         tls: TLS | None = None,
         token: str | None = None,
+        limits: Limits | None = None,
         **policy: bool,
     ) -> None:
         self.service = service
         self.token = token
+        self.limits = limits
         self._policy_options = policy
         # Fails now, not at the first connection, if an option is unknown.
         policy_for(service, **policy)
@@ -83,16 +86,19 @@ class Server:
         instance = service() if isinstance(service, type) else service
         policy = policy_for(instance, **self._policy_options)
         try:
-            conn = accepted.open(Connection, instance, policy, token=self.token, service_name=_service_name(instance))
+            conn = accepted.open(
+                Connection, instance, policy, token=self.token, service_name=_service_name(instance), limits=self.limits
+            )
         except (ProtocolError, ConnectionError, OSError) as exc:
             log.warning("pynto: refused a connection from %s: %s", accepted.peer, exc)
             return
+        # Whichever side closes it, the connection leaves the server's table.
+        conn._on_close.append(lambda: self._forget(conn))
         with self._lock:
-            if self._closed.is_set():
+            if self._closed.is_set() or conn.closed:
                 conn.close()
                 return
             self._connections.add(conn)
-        conn._on_close.append(lambda: self._forget(conn))
         conn._loop = self._loop
         log.info("pynto: connection from %s", accepted.peer)
         try:
@@ -146,7 +152,7 @@ def _service_name_of(service: Any) -> str:
     return service.__name__ if isinstance(service, type) else type(service).__name__
 
 
-def serve_stdio(service: Any, token: str | None = None, **policy: bool) -> None:
+def serve_stdio(service: Any, token: str | None = None, limits: Limits | None = None, **policy: bool) -> None:
     """Serve one connection over this process's stdin/stdout until it ends."""
     instance = service() if isinstance(service, type) else service
     pol = policy_for(instance, **policy)
@@ -155,7 +161,9 @@ def serve_stdio(service: Any, token: str | None = None, **policy: bool) -> None:
         _bind(conn, instance)
 
     try:
-        _pynto.serve_stdio(Connection, instance, pol, token=token, service_name=_service_name(instance), on_open=opened)
+        _pynto.serve_stdio(
+            Connection, instance, pol, token=token, service_name=_service_name(instance), on_open=opened, limits=limits
+        )
     except ConnectionClosed:
         # The peer went away before or during the handshake: nothing to serve.
         log.info("pynto: the stdio peer closed the connection")
