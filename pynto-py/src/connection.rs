@@ -353,6 +353,7 @@ pub(crate) fn connect_pipes<'py>(
 /// stdout go to stderr meanwhile.
 #[pyfunction]
 #[pyo3(signature = (cls, root, policy, token=None, service_name=String::new(), on_open=None, limits=None))]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn serve_stdio(
     py: Python<'_>,
     cls: &Bound<'_, PyType>,
@@ -385,6 +386,7 @@ pub(crate) fn serve_stdio(
 /// Two connected connections in this process (for `connect_thread`): (client, server).
 #[pyfunction]
 #[pyo3(signature = (cls, client_root, client_policy, server_root, server_policy, service_name=String::new(), limits=None))]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn connect_thread_pair<'py>(
     py: Python<'py>,
     cls: &Bound<'py, PyType>,
