@@ -4,7 +4,7 @@
 //! - A peer is *heard* whenever bytes arrive from it, or bytes of a frame we are sending to it
 //!   leave (it is reading them). A 1 MiB reply over a 1 Mbit/s link keeps its peer alive all
 //!   along; a peer paused in a debugger for 20 s is silent for less than the default window.
-//! - While calls wait on a silent peer, it is pinged after `liveness_interval`, and declared
+//! - While calls wait on a silent peer (blocking calls or not), it is pinged after `liveness_interval`, and declared
 //!   gone after `liveness_timeout` more: every waiting call fails with `ConnectionClosed`.
 //! - A frame that has begun must keep coming: one that stalls for the same window, or trickles
 //!   in slower than [`MIN_FRAME_RATE`] once that window has passed, closes the connection (a
@@ -50,17 +50,28 @@ impl<H: Host> housekeeper::Maintained for Inner<H> {
             close_soon(&self, Error::Protocol(why.clone()), why);
             return;
         }
-        if core.waiting.load(Ordering::Relaxed) == 0 {
+        // Only while calls wait (blocking or not): an idle connection may be silent for ever.
+        let calls_wait = core.waiting.load(Ordering::Relaxed) > 0
+            || self.pending.try_lock().is_none_or(|p| !p.is_empty());
+        if !calls_wait {
             return;
         }
         let interval = core.config.liveness_interval.as_millis() as u64;
-        if silent >= window && core.ping_outstanding.load(Ordering::Acquire) {
+        let timeout = core.config.liveness_timeout.as_millis() as u64;
+        // Judged from the ping, not from the last byte: a connection idle for long is silent
+        // already when a call starts, and must get its ping's full timeout.
+        let unanswered = now.saturating_sub(core.ping_sent.load(Ordering::Acquire));
+        if core.ping_outstanding.load(Ordering::Acquire)
+            && unanswered >= timeout
+            && silent >= timeout
+        {
             let why = format!(
                 "the peer stopped answering (silent for {:.1} s while calls waited)",
                 silent as f64 / 1000.0
             );
             close_soon(&self, Error::ConnectionClosed(why.clone()), why);
         } else if silent >= interval && !core.ping_outstanding.swap(true, Ordering::AcqRel) {
+            core.ping_sent.store(now, Ordering::Release);
             let inner = Arc::clone(&self);
             pool::spawn_chore(Box::new(move || inner.core.ping()));
         }

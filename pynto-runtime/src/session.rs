@@ -89,6 +89,8 @@ pub(crate) struct Core {
     /// Calls waiting for a reply (liveness checks run only while someone waits).
     pub(crate) waiting: AtomicUsize,
     pub(crate) ping_outstanding: AtomicBool,
+    /// When (ms after `started`) the outstanding ping was sent.
+    pub(crate) ping_sent: AtomicU64,
     pub(crate) requests_sent: AtomicU64,
     pub(crate) requests_served: AtomicU64,
     pub(crate) cancels_received: AtomicU64,
@@ -469,6 +471,7 @@ impl<H: Host> Session<H> {
                 last_heard: AtomicU64::new(0),
                 waiting: AtomicUsize::new(0),
                 ping_outstanding: AtomicBool::new(false),
+                ping_sent: AtomicU64::new(0),
                 requests_sent: AtomicU64::new(0),
                 requests_served: AtomicU64::new(0),
                 cancels_received: AtomicU64::new(0),

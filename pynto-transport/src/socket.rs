@@ -142,11 +142,15 @@ impl<S: Socket> FrameWriter for SocketWriter<S> {
         self.socket.shut();
     }
 
+    /// Holds the socket weakly: once both halves are dropped its descriptor closes, whoever
+    /// keeps the handle.
     fn shutdown_handle(&self) -> Option<crate::ShutdownHandle> {
-        let (socket, closed) = (Arc::clone(&self.socket), Arc::clone(&self.closed));
+        let (socket, closed) = (Arc::downgrade(&self.socket), Arc::clone(&self.closed));
         Some(crate::ShutdownHandle::new(move || {
             closed.store(true, Ordering::Release);
-            socket.shut();
+            if let Some(socket) = socket.upgrade() {
+                socket.shut();
+            }
         }))
     }
 

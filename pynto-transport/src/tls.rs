@@ -759,7 +759,12 @@ impl FrameWriter for TlsWriter {
     }
 
     fn shutdown_handle(&self) -> Option<ShutdownHandle> {
-        let shared = Arc::clone(&self.inner.get_ref().shared);
-        Some(ShutdownHandle::new(move || shared.close_socket()))
+        // Weakly: the socket closes with the transport's halves, whoever keeps the handle.
+        let shared = Arc::downgrade(&self.inner.get_ref().shared);
+        Some(ShutdownHandle::new(move || {
+            if let Some(shared) = shared.upgrade() {
+                shared.close_socket();
+            }
+        }))
     }
 }

@@ -147,8 +147,18 @@ class Connection(_pynto.Connection):
         service's ``on_disconnect`` and the close hooks exactly once."""
         if not self._ended.acquire(blocking=False):
             return
-        service, self._service = self._service, None
         hooks, self._on_close = self._on_close, []
+        self._disconnect_service()
+        for hook in hooks:
+            try:
+                hook()
+            except Exception:
+                log.exception("pynto: a close hook failed for %r", self)
+
+    def _disconnect_service(self) -> None:
+        """Run this side's service's ``on_disconnect``, if a service is bound and nobody ran it
+        yet (the swap hands the service to one caller only)."""
+        service, self._service = self._service, None
         if service is not None:
             hook = getattr(service, "on_disconnect", None)
             if hook is not None:
@@ -156,11 +166,6 @@ class Connection(_pynto.Connection):
                     hook(self)
                 except Exception:
                     log.exception("pynto: on_disconnect failed for %r", self)
-        for hook in hooks:
-            try:
-                hook()
-            except Exception:
-                log.exception("pynto: a close hook failed for %r", self)
 
     def __enter__(self) -> "Connection":
         return self
@@ -202,6 +207,11 @@ def _bind(conn: Connection, instance: Any) -> Connection:
             hook(conn)
     finally:
         conn._start_serving()
+    if conn.closed:
+        # It ended while binding: its end may not have run yet (and must run while the object
+        # is alive), or ran before the service was bound. Both calls are idempotent.
+        conn._ended_now()
+        conn._disconnect_service()
     return conn
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
 from typing import Any
 
 from . import _pynto
@@ -92,22 +93,32 @@ class Server:
         except (ProtocolError, ConnectionError, OSError) as exc:
             log.warning("pynto: refused a connection from %s: %s", accepted.peer, exc)
             return
-        # Whichever side closes it, the connection leaves the server's table.
-        conn._on_close.append(lambda: self._forget(conn))
+        # Whichever side closes it, the connection leaves the server's table: the hook runs
+        # once it is closed, so one closed before the check below is never added. (The hook
+        # holds the connection weakly: a strong one would make a cycle.)
+        ref = weakref.ref(conn)
+        conn._on_close.append(lambda: self._forget(ref()))
         with self._lock:
-            if self._closed.is_set() or conn.closed:
-                conn.close()
-                return
-            self._connections.add(conn)
+            if self._closed.is_set():
+                stopping = True
+            else:
+                stopping = False
+                if not conn.closed:
+                    self._connections.add(conn)
+        if stopping:
+            conn.close()
+            return
         conn._loop = self._loop
         log.info("pynto: connection from %s", accepted.peer)
+        # Every accepted connection gets on_connect, then on_disconnect once, even one its
+        # peer closed at once.
         try:
             _bind(conn, instance)
         except Exception:
             log.exception("pynto: on_connect failed for %s; closing it", accepted.peer)
             conn.close()
 
-    def _forget(self, conn: Connection) -> None:
+    def _forget(self, conn: Connection | None) -> None:
         with self._lock:
             self._connections.discard(conn)
 
