@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use pynto_proto::{TypeDesc, TypeId};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString, PyType};
+use pyo3::types::{PyDict, PyString, PyType, PyWeakrefReference};
 
 use crate::proxy::TypeInfo;
 
@@ -45,9 +45,20 @@ pub(crate) fn class_changed() {
 
 /// The names one type was asked for, and their real names.
 struct TypeDecisions {
-    /// The type, kept alive so its address (the key) cannot be reused while cached.
-    _ty: Py<PyType>,
+    /// The type, weakly: the cache keeps no class alive, and an entry whose type died (its
+    /// address, the key, possibly reused by another type) is never used.
+    ty: Py<PyWeakrefReference>,
     real: HashMap<String, Py<PyString>>,
+}
+
+impl TypeDecisions {
+    /// True if this entry was made for `ty` itself.
+    fn is_for(&self, ty: &Bound<'_, PyType>) -> bool {
+        self.ty
+            .bind(ty.py())
+            .upgrade()
+            .is_some_and(|live| live.is(ty))
+    }
 }
 
 /// One connection's access decisions, by type and requested name.
@@ -66,12 +77,15 @@ pub(crate) struct Decisions {
 
 impl Decisions {
     /// The real name cached for `name` on instances of `ty`.
-    pub(crate) fn get(&mut self, py: Python<'_>, ty: usize, name: &str) -> Option<Py<PyString>> {
+    pub(crate) fn get(&mut self, ty: &Bound<'_, PyType>, name: &str) -> Option<Py<PyString>> {
         self.check_generation();
-        self.by_type
-            .get(&ty)
-            .and_then(|t| t.real.get(name))
-            .map(|real| real.clone_ref(py))
+        let key = ty.as_ptr() as usize;
+        let entry = self.by_type.get(&key)?;
+        if !entry.is_for(ty) {
+            self.forget_type(key);
+            return None;
+        }
+        entry.real.get(name).map(|real| real.clone_ref(ty.py()))
     }
 
     /// Remember that `name` on instances of `ty` reads `real`. Names over `MAX_CACHED_NAME`
@@ -89,13 +103,22 @@ impl Decisions {
         if self.entries >= MAX_DECISIONS {
             self.clear();
         }
-        let entry = self
-            .by_type
-            .entry(ty.as_ptr() as usize)
-            .or_insert_with(|| TypeDecisions {
-                _ty: ty.clone().unbind(),
-                real: HashMap::new(),
-            });
+        let key = ty.as_ptr() as usize;
+        if self.by_type.get(&key).is_some_and(|t| !t.is_for(ty)) {
+            self.forget_type(key);
+        }
+        let entry = match self.by_type.entry(key) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let Ok(weak) = PyWeakrefReference::new(ty) else {
+                    return;
+                };
+                e.insert(TypeDecisions {
+                    ty: weak.unbind(),
+                    real: HashMap::new(),
+                })
+            }
+        };
         if entry
             .real
             .insert(name.to_owned(), real.clone().unbind())
@@ -105,6 +128,17 @@ impl Decisions {
             self.name_bytes += name.len();
             LIVE_DECISIONS.fetch_add(1, Ordering::Relaxed);
             LIVE_DECISION_BYTES.fetch_add(name.len(), Ordering::Relaxed);
+        }
+    }
+
+    /// Forget the decisions of the type at address `key` (it died).
+    fn forget_type(&mut self, key: usize) {
+        if let Some(gone) = self.by_type.remove(&key) {
+            let bytes = gone.real.keys().map(String::len).sum::<usize>();
+            self.entries -= gone.real.len();
+            self.name_bytes -= bytes;
+            LIVE_DECISIONS.fetch_sub(gone.real.len(), Ordering::Relaxed);
+            LIVE_DECISION_BYTES.fetch_sub(bytes, Ordering::Relaxed);
         }
     }
 

@@ -331,11 +331,7 @@ impl PyHost {
             && (classic
                 || (!target.is_instance_of::<PyType>() && !instance_overrides(target, name)));
         if cacheable {
-            let cached = self
-                .state
-                .resolved
-                .lock()
-                .get(py, ty.as_ptr() as usize, name);
+            let cached = self.state.resolved.lock().get(&ty, name);
             if let Some(real) = cached {
                 return Ok(real.into_bound(py));
             }
