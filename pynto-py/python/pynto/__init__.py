@@ -18,10 +18,10 @@ from . import _connection, aio
 from ._async import AsyncResult, async_, timed
 from ._connection import TLS, Connection, connect, connect_subprocess, connect_thread
 from ._errors import AccessDenied, ConnectionClosed, ProtocolError, RemoteError, Timeout
-from ._obtain import obtain
 from ._pynto import PROTOCOL_VERSION, BoundMethod, Proxy, _mark_exiting, is_proxy
 from ._server import Server, serve_stdio
 from ._service import ClassicService, Service, exposed
+from ._obtain import obtain
 
 __all__ = [
     "PROTOCOL_VERSION",
