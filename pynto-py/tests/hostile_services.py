@@ -141,6 +141,9 @@ class ScriptServer(ServerProcess):
         self.line = line.rstrip("\n")
         self.address = self.line.rsplit(" on ", 1)[1]
 
+    def __enter__(self) -> "ScriptServer":
+        return self
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()

@@ -41,7 +41,7 @@ class _Guarded:
 
     __slots__ = ("cls", "check")
 
-    def __init__(self, cls: type, check: Any) -> None:
+    def __init__(self, cls: Any, check: Any) -> None:
         self.cls = cls
         self.check = check
 
@@ -100,13 +100,10 @@ def _admit(obj: Any, loaded: Any = None) -> None:
     STANDARD_VALUE_TYPES[(module, name)] = obj if loaded is None else loaded
 
 
-for _cls in (object, complex, set, frozenset, slice, bool, int, float, str, list, tuple, dict):
-    _admit(_cls)
-STANDARD_VALUE_TYPES[("builtins", "Ellipsis")] = Ellipsis
-STANDARD_VALUE_TYPES[("builtins", "NotImplemented")] = NotImplemented
-_admit(bytes, _Guarded(bytes, _bytes_from_data))
-_admit(bytearray, _Guarded(bytearray, _bytes_from_data))
-for _cls in (
+_BUILTIN_TYPES: tuple[Any, ...] = (
+    object, complex, set, frozenset, slice, bool, int, float, str, list, tuple, dict,
+)
+_STANDARD_TYPES: tuple[Any, ...] = (
     datetime.date, datetime.time, datetime.datetime, datetime.timedelta, datetime.timezone,
     decimal.Decimal,
     collections.OrderedDict, collections.deque, collections.Counter, collections.defaultdict,
@@ -116,13 +113,18 @@ for _cls in (
     ipaddress.IPv4Address, ipaddress.IPv6Address, ipaddress.IPv4Network, ipaddress.IPv6Network,
     ipaddress.IPv4Interface, ipaddress.IPv6Interface,
     types.SimpleNamespace,
-):
+)
+for _cls in _BUILTIN_TYPES + _STANDARD_TYPES:
     _admit(_cls)
+STANDARD_VALUE_TYPES[("builtins", "Ellipsis")] = Ellipsis
+STANDARD_VALUE_TYPES[("builtins", "NotImplemented")] = NotImplemented
+_admit(bytes, _Guarded(bytes, _bytes_from_data))
+_admit(bytearray, _Guarded(bytearray, _bytes_from_data))
 _admit(fractions.Fraction, _Guarded(fractions.Fraction, _fraction))
 # What protocols 0 to 2 use to spell bytes and plain objects; `_reconstructor` only calls
 # `__new__` and `__init__` of classes that passed this same check.
 STANDARD_VALUE_TYPES[("_codecs", "encode")] = _Guarded(codecs.encode, _latin1)
-_admit(copyreg._reconstructor)
+_admit(getattr(copyreg, "_reconstructor"))
 del _cls
 
 
