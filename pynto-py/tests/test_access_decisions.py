@@ -216,3 +216,25 @@ def test_long_names_are_decided_but_not_cached() -> None:
         assert _cache_stats()["access_decision_name_bytes"] - before < 4096
     finally:
         conn.close()
+
+
+class Reassigned:
+    shown = "class attribute"
+
+
+def test_a_peer_changing_a_class_renews_the_decisions_for_its_instances() -> None:
+    # "shown" is decided once for Reassigned instances and cached; then the peer gives the
+    # class an exposed_shown, which is what "shown" reads from now on.
+    instance = Reassigned()
+    conn = pynto.connect_thread(
+        Holder([Reassigned, instance]), allow_public_attrs=True, allow_setattr=True
+    )
+    try:
+        cls_proxy, proxy = conn.root.target(0), conn.root.target(1)
+        assert proxy.shown == "class attribute"
+        cls_proxy.exposed_shown = "exposed now"
+        assert resolve_attr(instance, "shown", Policy(allow_public_attrs=True)) == "exposed_shown"
+        assert proxy.shown == "exposed now"
+    finally:
+        conn.close()
+        del Reassigned.exposed_shown  # type: ignore[attr-defined]
