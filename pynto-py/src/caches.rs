@@ -257,3 +257,51 @@ pub(crate) fn _cache_stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     stats.set_item("connection_proxy_class_weight", load(&LIVE_CLASS_WEIGHT))?;
     Ok(stats)
 }
+
+/// The keys under which one connection's exported types are known to the runtime (which sends
+/// each type's description once per key). A type's address alone would not do: once a type
+/// dies, a new one may be allocated at its address, and the peer would be handed the dead
+/// type's description. So each live type gets a key of its own, checked through a weak
+/// reference; nothing here keeps a type alive.
+pub(crate) struct TypeKeys {
+    by_address: HashMap<usize, (Py<PyWeakrefReference>, usize)>,
+    next: usize,
+    prune_at: usize,
+}
+
+impl Default for TypeKeys {
+    fn default() -> Self {
+        TypeKeys {
+            by_address: HashMap::new(),
+            next: 1,
+            prune_at: 1024,
+        }
+    }
+}
+
+impl TypeKeys {
+    /// The key of `ty` for as long as it lives.
+    pub(crate) fn key(&mut self, ty: &Bound<'_, PyType>) -> usize {
+        let address = ty.as_ptr() as usize;
+        if let Some((weak, key)) = self.by_address.get(&address) {
+            if weak.bind(ty.py()).upgrade().is_some_and(|live| live.is(ty)) {
+                return *key;
+            }
+        }
+        let Ok(weak) = PyWeakrefReference::new(ty) else {
+            // Every type can be weakly referenced; if one could not, its address is the key.
+            return address;
+        };
+        if self.by_address.len() >= self.prune_at {
+            let py = ty.py();
+            self.by_address
+                .retain(|_, (weak, _)| weak.bind(py).upgrade().is_some());
+            self.prune_at = (2 * self.by_address.len()).max(1024);
+        }
+        // Keys count up from 1 in steps of 2: odd, so never an address (always aligned).
+        let key = self.next;
+        self.next += 2;
+        self.by_address.insert(address, (weak.unbind(), key));
+        key
+    }
+}

@@ -14,7 +14,7 @@ use pyo3::types::{PyDict, PyString, PyTuple, PyType, PyWeakrefReference};
 use std::collections::HashMap;
 
 use crate::boxing::{self, Mode};
-use crate::caches::{Decisions, ProxyClasses};
+use crate::caches::{Decisions, ProxyClasses, TypeKeys};
 use crate::errors;
 
 /// The owner's policy for one connection, mirrored from `pynto._service.Policy`.
@@ -38,6 +38,8 @@ pub(crate) struct ConnState {
     pub classes: Mutex<ProxyClasses>,
     /// Access decisions already made for instances, by type and name (bounded).
     pub resolved: Mutex<Decisions>,
+    /// The runtime's keys for the types this side exported.
+    pub type_keys: Mutex<TypeKeys>,
     /// Refuse blocking calls made from a running event loop's thread (`pynto.aio` connections).
     pub guard_loop: std::sync::atomic::AtomicBool,
     /// The Python `Connection` object, weakly (it owns the session, which owns this).
@@ -51,6 +53,7 @@ impl ConnState {
             proxies: Mutex::new(HashMap::new()),
             classes: Mutex::new(ProxyClasses::default()),
             resolved: Mutex::new(Decisions::default()),
+            type_keys: Mutex::new(TypeKeys::default()),
             guard_loop: std::sync::atomic::AtomicBool::new(false),
             connection: OnceLock::new(),
         })

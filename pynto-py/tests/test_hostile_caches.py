@@ -166,6 +166,34 @@ def test_a_described_class_is_not_kept(classic_process: ServerProcess) -> None:
     serves_normally(classic_process.address)
 
 
+def make_fresh_class(i: int) -> Any:
+    """Teleported to the server: an instance of a brand-new class; even ones are sized, odd
+    ones iterable."""
+    if i % 2 == 0:
+        cls = type(f"Sized{i}", (), {"__len__": lambda self: i})
+    else:
+        cls = type(f"Iterable{i}", (), {"__iter__": lambda self: iter([i])})
+    return cls()
+
+
+def test_a_dead_class_address_reused_gets_its_own_description(classic_process: ServerProcess) -> None:
+    # Described classes are not kept alive, so a new class can be allocated where a described
+    # one was; the peer must get the new class's description, not the dead one's.
+    with pynto.connect(classic_process.address) as conn:
+        make = conn.teleport(make_fresh_class)
+        collect = conn.modules.gc.collect
+        for i in range(200):
+            obj = make(i)
+            if i % 2 == 0:
+                assert type(obj).__name__ == f"Sized{i}"
+                assert len(obj) == i
+            else:
+                assert type(obj).__name__ == f"Iterable{i}"
+                assert list(obj) == [i]
+            del obj
+            collect()
+
+
 def test_a_closed_connection_leaves_no_cache_entries(classic_process: ServerProcess) -> None:
     address = classic_process.address
     empty = settle(address)
