@@ -65,8 +65,7 @@ pub(crate) fn export(
     obj: &Bound<'_, PyAny>,
     boxer: &mut Boxer<'_, PyHost>,
 ) -> PyResult<Value> {
-    let ty = obj.get_type();
-    let type_key = ty.as_ptr() as usize;
+    let type_key = state.type_keys.lock().key(&obj.get_type());
     let mut described: Option<PyResult<pynto_proto::TypeDesc>> = None;
     let result = boxer.export(&Arc::new(obj.clone().unbind()), type_key, || {
         let desc = proxy::describe(obj, state);

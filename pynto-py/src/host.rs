@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 use pynto_proto::{
-    Args, BinaryForm, BinaryOp, CompareOp, ErrorKind, Failure, Oid, Op, TypeId, UnaryOp, Value,
+    Args, BinaryForm, BinaryOp, CompareOp, ErrorKind, Failure, Oid, Op, UnaryOp, Value,
 };
 use pynto_runtime::{Boxer, Host, Incoming, Session};
 use pyo3::prelude::*;
@@ -14,8 +14,8 @@ use pyo3::types::{PyDict, PyString, PyTuple, PyType, PyWeakrefReference};
 use std::collections::HashMap;
 
 use crate::boxing::{self, Mode};
+use crate::caches::{Decisions, ProxyClasses, TypeKeys};
 use crate::errors;
-use crate::proxy::TypeInfo;
 
 /// The owner's policy for one connection, mirrored from `pynto._service.Policy`.
 pub(crate) struct Policy {
@@ -29,22 +29,17 @@ pub(crate) struct Policy {
     pub object: Py<PyAny>,
 }
 
-/// An access decision: the type it was made for (kept alive) and the real attribute name.
-pub(crate) type Resolved = (Py<PyType>, Py<PyString>);
-
-/// A proxy class built from a type description, and what it knows of the remote type.
-pub(crate) type ProxyClass = (Py<PyType>, Arc<TypeInfo>);
-
 /// What one connection keeps on the Python side: policy, proxies and proxy classes.
 pub(crate) struct ConnState {
     pub policy: Policy,
     /// oid -> weak reference to its live proxy, so one remote object is one proxy.
     pub proxies: Mutex<HashMap<Oid, Py<PyWeakrefReference>>>,
-    /// Proxy classes built from the peer's type descriptions.
-    pub classes: Mutex<HashMap<TypeId, ProxyClass>>,
-    /// Access decisions already made: (type address, name) -> (the type, kept alive so its
-    /// address is not reused; the real attribute name).
-    pub resolved: Mutex<HashMap<(usize, String), Resolved>>,
+    /// Proxy classes built from the peer's type descriptions (bounded).
+    pub classes: Mutex<ProxyClasses>,
+    /// Access decisions already made for instances, by type and name (bounded).
+    pub resolved: Mutex<Decisions>,
+    /// The runtime's keys for the types this side exported.
+    pub type_keys: Mutex<TypeKeys>,
     /// Refuse blocking calls made from a running event loop's thread (`pynto.aio` connections).
     pub guard_loop: std::sync::atomic::AtomicBool,
     /// The Python `Connection` object, weakly (it owns the session, which owns this).
@@ -56,8 +51,9 @@ impl ConnState {
         Arc::new(ConnState {
             policy,
             proxies: Mutex::new(HashMap::new()),
-            classes: Mutex::new(HashMap::new()),
-            resolved: Mutex::new(HashMap::new()),
+            classes: Mutex::new(ProxyClasses::default()),
+            resolved: Mutex::new(Decisions::default()),
+            type_keys: Mutex::new(TypeKeys::default()),
             guard_loop: std::sync::atomic::AtomicBool::new(false),
             connection: OnceLock::new(),
         })
@@ -166,6 +162,11 @@ impl Host for PyHost {
 
     fn on_close(&self, _session: &Session<Self>) {
         crate::interp::with_python(|py| {
+            // What the peer made us cache goes with the connection, even while something
+            // still holds the connection object.
+            let decisions = std::mem::take(&mut *self.state.resolved.lock());
+            let classes = std::mem::take(&mut *self.state.classes.lock());
+            drop((decisions, classes));
             if let Some(conn) = self
                 .state
                 .connection
@@ -203,6 +204,9 @@ impl PyHost {
                         .call1(py, (target, &name, &self.state.policy.object))?;
                 }
                 target.setattr(name.as_str(), arg(&value)?)?;
+                if target.is_instance_of::<PyType>() {
+                    crate::caches::class_changed();
+                }
                 Ok(py.None().into_bound(py))
             }
             Op::DelAttr(name) => {
@@ -211,6 +215,9 @@ impl PyHost {
                         .call1(py, (target, &name, &self.state.policy.object))?;
                 }
                 target.delattr(name.as_str())?;
+                if target.is_instance_of::<PyType>() {
+                    crate::caches::class_changed();
+                }
                 Ok(py.None().into_bound(py))
             }
             Op::Call(args) => {
@@ -310,6 +317,11 @@ impl PyHost {
 
     /// The one access check for attributes: the real attribute name for `name`, or
     /// AccessDenied.
+    ///
+    /// Allowed decisions are cached per connection by (type, name), and only where that pair
+    /// decides: never for a class (its own namespace and marks decide, and every class has the
+    /// type `type`), and for an instance only while its own `__dict__` holds neither `name`
+    /// nor `exposed_name`. Under a classic policy the decision depends on the type alone.
     fn resolve<'py>(
         &self,
         py: Python<'py>,
@@ -317,19 +329,17 @@ impl PyHost {
         name: &str,
     ) -> PyResult<Bound<'py, PyString>> {
         let ty = target.get_type();
-        let key = (ty.as_ptr() as usize, name.to_owned());
-        let cached = self
-            .state
-            .resolved
-            .lock()
-            .get(&key)
-            .map(|(_, real)| real.clone_ref(py));
-        if let Some(real) = cached {
-            if !instance_overrides(target, name)? {
+        let classic = self.state.policy.classic;
+        let cacheable = name.len() <= crate::caches::MAX_CACHED_NAME
+            && (classic
+                || (!target.is_instance_of::<PyType>() && !instance_overrides(target, name)));
+        if cacheable {
+            let cached = self.state.resolved.lock().get(&ty, name);
+            if let Some(real) = cached {
                 return Ok(real.into_bound(py));
             }
         }
-        let real = if self.state.policy.classic {
+        let real = if classic {
             // Full access, but a service's `exposed_x` still answers for `x`.
             let prefixed = format!("exposed_{name}");
             if !name.starts_with('_') && ty.hasattr(prefixed.as_str())? {
@@ -344,28 +354,41 @@ impl PyHost {
                 .call1((target, name, &self.state.policy.object))?
                 .cast_into::<PyString>()?
         };
-        // The decision depends on the type alone unless the instance itself carries the name;
-        // the cache holds the type, so its address cannot be reused while cached.
-        if !instance_overrides(target, name)? {
-            self.state
-                .resolved
-                .lock()
-                .insert(key, (ty.unbind(), real.clone().unbind()));
+        // Checked again: the check above may have run code of the target's type (a
+        // `__dict__` property) that changed it.
+        if cacheable && (classic || !instance_overrides(target, name)) {
+            self.state.resolved.lock().insert(&ty, name, &real);
         }
         Ok(real)
     }
 }
 
-/// True if `target`'s own `__dict__` holds `name` or `exposed_name`, which could change the
-/// access decision made for its type.
-fn instance_overrides(target: &Bound<'_, PyAny>, name: &str) -> PyResult<bool> {
-    let Ok(dict) = target.getattr(pyo3::intern!(target.py(), "__dict__")) else {
-        return Ok(false);
+/// True unless `target` certainly has no own attribute `name` or `exposed_name` that could
+/// change the decision made for its type: its `__dict__` (read as `inspect.getattr_static`
+/// reads it, with `object.__getattribute__`) holds one of them, or is something other than a
+/// dict.
+fn instance_overrides(target: &Bound<'_, PyAny>, name: &str) -> bool {
+    let py = target.py();
+    let key = pyo3::intern!(py, "__dict__");
+    // SAFETY: both pointers are valid, owned references held for the call; the result is a
+    // new reference or NULL with an exception set, which `from_owned_ptr_or_err` takes.
+    let dict = unsafe {
+        Bound::from_owned_ptr_or_err(
+            py,
+            pyo3::ffi::PyObject_GenericGetAttr(target.as_ptr(), key.as_ptr()),
+        )
+    };
+    let dict = match dict {
+        Ok(dict) => dict,
+        // No instance dict: the type decides.
+        Err(e) if e.is_instance_of::<pyo3::exceptions::PyAttributeError>(py) => return false,
+        Err(_) => return true,
     };
     let Ok(dict) = dict.cast_into::<PyDict>() else {
-        return Ok(false);
+        return true;
     };
-    Ok(dict.contains(name)? || dict.contains(format!("exposed_{name}"))?)
+    !matches!(dict.contains(name), Ok(false))
+        || !matches!(dict.contains(format!("exposed_{name}")), Ok(false))
 }
 
 fn unbox_args<'py>(

@@ -13,6 +13,7 @@
 use pyo3::prelude::*;
 
 mod boxing;
+mod caches;
 mod connection;
 mod errors;
 mod host;
@@ -37,6 +38,7 @@ fn _pynto(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(connection::connect_thread_pair, m)?)?;
     m.add_function(wrap_pyfunction!(proxy::is_proxy, m)?)?;
     m.add_function(wrap_pyfunction!(interp::_mark_exiting, m)?)?;
+    m.add_function(wrap_pyfunction!(caches::_cache_stats, m)?)?;
     m.add("PROTOCOL_VERSION", pynto_proto::PROTOCOL_VERSION)?;
     Ok(())
 }

@@ -635,11 +635,20 @@ fn class_for(
     state: &Arc<ConnState>,
     type_id: TypeId,
 ) -> PyResult<(Py<PyType>, Arc<TypeInfo>)> {
-    if let Some((cls, info)) = state.classes.lock().get(&type_id) {
-        return Ok((cls.clone_ref(py), Arc::clone(info)));
+    if let Some(class) = state.classes.lock().get(py, type_id) {
+        return Ok(class);
     }
     let desc = session.type_desc(type_id).ok_or_else(|| {
-        errors::protocol_error(py, format!("the peer never described type {type_id}"))
+        if session.is_closed() {
+            // The descriptions went with the connection.
+            errors::to_py(
+                py,
+                pynto_runtime::Error::ConnectionClosed("the connection is closed".into()),
+                false,
+            )
+        } else {
+            errors::protocol_error(py, format!("the peer never described type {type_id}"))
+        }
     })?;
     let cls = make_class(py).bind(py).call1((
         py.get_type::<Proxy>(),
@@ -656,7 +665,7 @@ fn class_for(
     state
         .classes
         .lock()
-        .insert(type_id, (cls.clone_ref(py), Arc::clone(&info)));
+        .insert(type_id, &desc, (cls.clone_ref(py), Arc::clone(&info)));
     Ok((cls, info))
 }
 

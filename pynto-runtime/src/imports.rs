@@ -133,5 +133,6 @@ impl Imports {
     /// Forget everything (the connection closed); handles still alive release nothing.
     pub(crate) fn clear(&mut self) {
         self.entries.clear();
+        self.types.clear();
     }
 }

@@ -22,6 +22,7 @@ from ._limits import Limits
 from ._pynto import PROTOCOL_VERSION, BoundMethod, Proxy, _mark_exiting, is_proxy
 from ._server import Server, serve_stdio
 from ._service import ClassicService, Service, exposed
+from ._obtain import obtain
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -63,16 +64,6 @@ def _at_exit() -> None:
         except Exception:
             pass
     _mark_exiting()
-
-
-def obtain(proxy: Any) -> Any:
-    """A local copy of a remote object (by pickle; its owner must allow pickling).
-    Local objects are returned as they are."""
-    if not is_proxy(proxy):
-        return proxy
-    import pickle
-
-    return pickle.loads(proxy._pynto_pickle())
 
 
 def deliver(conn: Connection, obj: Any) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import collections.abc
 import inspect
 import types
+import weakref
 
 from . import _opcodes as op
 from ._service import exposed_names, resolve_attr
@@ -39,22 +40,44 @@ _METHOD_TYPES = (
 )
 
 
-_descriptions: dict = {}
+#: Descriptions already computed: type -> {policy: description}. Weak on the type, so a class
+#: (and the namespace it was defined in, a closed connection's for instance) is not kept alive
+#: by having been described; the descriptions hold only strings.
+_descriptions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def describe(obj, policy) -> tuple:
     """(module, qualname, dunders, methods, abcs) of ``type(obj)`` as the peer may see it.
 
     Computed once per type and policy in this process (each connection still sends it once)."""
-    key = (type(obj), policy)
+    cls = type(obj)
     try:
-        return _descriptions[key]
+        by_policy = _descriptions.get(cls)
+    except TypeError:  # a type that cannot be weakly referenced
+        return _describe(obj, policy)
+    try:
+        if by_policy is not None:
+            return by_policy[policy]
     except KeyError:
         pass
     except TypeError:  # an unhashable policy
         return _describe(obj, policy)
-    description = _descriptions[key] = _describe(obj, policy)
+    description = _describe(obj, policy)
+    if by_policy is None:
+        by_policy = _descriptions.setdefault(cls, {})
+    by_policy[policy] = description
     return description
+
+
+def cache_stats() -> dict:
+    """The sizes of this process's caches a peer's requests fill: the per-connection ones
+    (`pynto._pynto._cache_stats`), the shared proxy classes and the described types."""
+    from . import _proxy, _pynto
+
+    stats = dict(_pynto._cache_stats())
+    stats["shared_proxy_classes"], stats["shared_proxy_class_weight"] = _proxy.shared_classes()
+    stats["described_types"] = len(_descriptions)
+    return stats
 
 
 def _describe(obj, policy) -> tuple:

@@ -8,8 +8,10 @@ Each class holds exactly the special methods the remote type has, so ``len``, ``
 from __future__ import annotations
 
 import builtins
+import collections
 import collections.abc
 import sys
+import threading
 
 from . import _opcodes as op
 
@@ -106,17 +108,54 @@ def _aexit(self, exc_type, exc, tb):
 _ASYNC = {"__await__": _await, "__aiter__": _aiter, "__anext__": _anext, "__aenter__": _aenter, "__aexit__": _aexit}
 
 
-_classes: dict = {}
+#: Proxy classes shared by every connection that describes a type the same way, least
+#: recently used first. Bounded, so a peer sending endless distinct descriptions cannot grow it:
+#: at most `MAX_SHARED_CLASSES` classes and `MAX_SHARED_WEIGHT` of weight (about the bytes the
+#: names cost), and a description heavier than `MAX_SHARED_CLASS_WEIGHT` is never shared.
+_classes: collections.OrderedDict = collections.OrderedDict()
+_classes_weight = 0
+_classes_lock = threading.Lock()
+MAX_SHARED_CLASSES = 512
+MAX_SHARED_WEIGHT = 4 << 20
+MAX_SHARED_CLASS_WEIGHT = 64 << 10
+
+
+def _weight(module: str, qualname: str, dunders: list, methods: list, abcs: list) -> int:
+    """About the bytes a proxy class of this description costs (as the connection cache counts)."""
+    names = sum(len(n) + 64 for n in (*dunders, *methods, *abcs))
+    return 4096 + len(module) + len(qualname) + 2 * names
 
 
 def make_class(base: type, module: str, qualname: str, dunders: list, methods: list, abcs: list) -> type:
     """The proxy class for one remote type (called by the compiled module). Classes are shared
-    by every connection that describes the type the same way."""
+    by every connection that describes the type the same way, within the bounds above."""
+    global _classes_weight
     key = (base, module, qualname, tuple(dunders), tuple(methods), tuple(abcs))
-    cls = _classes.get(key)
-    if cls is None:
-        cls = _classes[key] = _make_class(base, module, qualname, dunders, methods, abcs)
+    with _classes_lock:
+        cls = _classes.get(key)
+        if cls is not None:
+            _classes.move_to_end(key)
+            return cls[0]
+    cls = _make_class(base, module, qualname, dunders, methods, abcs)
+    weight = _weight(module, qualname, dunders, methods, abcs)
+    if weight > MAX_SHARED_CLASS_WEIGHT:
+        return cls
+    with _classes_lock:
+        if key in _classes:  # built meanwhile by another thread: share that one
+            _classes.move_to_end(key)
+            return _classes[key][0]
+        _classes[key] = (cls, weight)
+        _classes_weight += weight
+        while len(_classes) > MAX_SHARED_CLASSES or _classes_weight > MAX_SHARED_WEIGHT:
+            _, (_, old) = _classes.popitem(last=False)
+            _classes_weight -= old
     return cls
+
+
+def shared_classes() -> tuple[int, int]:
+    """(classes, weight) of the shared proxy-class cache."""
+    with _classes_lock:
+        return len(_classes), _classes_weight
 
 
 def _make_class(base: type, module: str, qualname: str, dunders: list, methods: list, abcs: list) -> type:

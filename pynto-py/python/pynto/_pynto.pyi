@@ -19,6 +19,7 @@ __all__ = [
     "connect_thread_pair",
     "is_proxy",
     "_mark_exiting",
+    "_cache_stats",
     "PROTOCOL_VERSION",
 ]
 
@@ -151,6 +152,7 @@ class Server:
 
 def is_proxy(obj: object) -> bool: ...
 def _mark_exiting() -> None: ...
+def _cache_stats() -> dict[str, int]: ...
 def connect_address(
     cls: type[Connection],
     address: str,
