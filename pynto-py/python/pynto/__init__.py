@@ -18,9 +18,11 @@ from . import _connection, aio
 from ._async import AsyncResult, async_, timed
 from ._connection import TLS, Connection, connect, connect_subprocess, connect_thread
 from ._errors import AccessDenied, ConnectionClosed, ProtocolError, RemoteError, Timeout
+from ._pool import Pool
 from ._pynto import PROTOCOL_VERSION, BoundMethod, Proxy, _mark_exiting, is_proxy
 from ._server import Server, serve_stdio
 from ._service import ClassicService, Service, exposed
+from ._ssh import connect_ssh
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -31,6 +33,7 @@ __all__ = [
     "ClassicService",
     "Connection",
     "ConnectionClosed",
+    "Pool",
     "ProtocolError",
     "Proxy",
     "RemoteError",
@@ -40,6 +43,7 @@ __all__ = [
     "aio",
     "async_",
     "connect",
+    "connect_ssh",
     "connect_subprocess",
     "connect_thread",
     "deliver",
