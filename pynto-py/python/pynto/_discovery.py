@@ -182,7 +182,7 @@ class _WatchStream:
         while True:
             try:
                 line = self._response.readline()
-            except (OSError, ValueError, http.client.HTTPException):
+            except Exception:  # the socket was shut down under the read, or the stream broke
                 return
             if not line:
                 return
@@ -197,13 +197,18 @@ class _WatchStream:
                 kind = event.get("type", "PUT")
                 yield kind, _unb64(kv.get("key", "")), _unb64(kv.get("value", ""))
 
-    def close(self) -> None:
+    def interrupt(self) -> None:
+        """End the stream from another thread: its reader sees the end."""
         sock = self._conn.sock
         if sock is not None:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+    def close(self) -> None:
+        """Release the connection (by the thread that reads the stream)."""
+        self.interrupt()
         self._conn.close()
 
 
@@ -382,6 +387,8 @@ class Watch:
                 elif self._known.get(key) != value:
                     self._known[key] = value
                     self._report({key: value}, {})
+            with self._lock:
+                self._stream = None
             stream.close()
             if self._stopped.is_set():
                 return
@@ -398,6 +405,6 @@ class Watch:
             self._stopped.set()
             stream, self._stream = self._stream, None
         if stream is not None:
-            stream.close()
+            stream.interrupt()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(5)
