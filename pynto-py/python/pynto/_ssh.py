@@ -74,7 +74,7 @@ def package_zip() -> bytes:
     with the compiled extension module and without caches."""
     root = Path(__file__).resolve().parent
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         for path in sorted(root.rglob("*")):
             if path.is_dir() or "__pycache__" in path.parts or path.suffix == ".pyc":
                 continue
