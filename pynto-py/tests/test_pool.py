@@ -51,6 +51,14 @@ def slow_once(marker, seconds):
     return os.getpid()
 
 
+def burn(n):
+    """A CPU-bound item: a pure-Python loop."""
+    total = 0
+    for i in range(n):
+        total += i * i % 7
+    return total
+
+
 def fail_on(x):
     if x == 3:
         raise ValueError(f"item {x} is bad")
@@ -111,6 +119,19 @@ def test_map_raises_the_first_failure_in_order(three):
             pool.map(fail_on, range(10))
         # The pool still works.
         assert pool.map(square, [2]) == [4]
+
+
+def test_a_server_idle_past_the_liveness_interval_takes_a_long_call(three):
+    """Regression: a connection idle for longer than liveness_interval + liveness_timeout (2 +
+    3 s) was declared dead one housekeeper tick after its next call's ping was sent, because
+    the silence was counted from the last frame rather than from the ping."""
+    import time
+
+    with pynto.Pool([s.address for s in three]) as pool:
+        assert pool.map(square, [1, 2, 3]) == [1, 4, 9]
+        time.sleep(6)
+        assert pool.map(burn, [300_000] * 9) == [burn(300_000)] * 9
+        assert pool.retries == [] and len(pool.servers) == 3
 
 
 def test_closures_and_lambdas_are_refused_at_once(three):

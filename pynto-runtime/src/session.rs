@@ -87,6 +87,10 @@ pub(crate) struct Core {
     /// Calls waiting for a reply (liveness checks run only while someone waits).
     pub(crate) waiting: AtomicUsize,
     pub(crate) ping_outstanding: AtomicBool,
+    /// Milliseconds after `started` when the outstanding ping was sent: the peer is given
+    /// `liveness_timeout` from then to answer (not from `last_heard`, which may be long ago on
+    /// a connection that sat idle before its call).
+    ping_sent: AtomicU64,
     pub(crate) requests_sent: AtomicU64,
     pub(crate) requests_served: AtomicU64,
     pub(crate) cancels_received: AtomicU64,
@@ -352,6 +356,7 @@ impl<H: Host> Session<H> {
                 last_heard: AtomicU64::new(0),
                 waiting: AtomicUsize::new(0),
                 ping_outstanding: AtomicBool::new(false),
+                ping_sent: AtomicU64::new(0),
                 requests_sent: AtomicU64::new(0),
                 requests_served: AtomicU64::new(0),
                 cancels_received: AtomicU64::new(0),
@@ -664,13 +669,18 @@ impl<H: Host> housekeeper::Maintained for Inner<H> {
         let silent = now.saturating_sub(core.last_heard.load(Ordering::Relaxed));
         let interval = core.config.liveness_interval.as_millis() as u64;
         let give_up = interval + core.config.liveness_timeout.as_millis() as u64;
-        if silent >= give_up && core.ping_outstanding.load(Ordering::Acquire) {
+        let unanswered = now.saturating_sub(core.ping_sent.load(Ordering::Relaxed));
+        if silent >= give_up
+            && core.ping_outstanding.load(Ordering::Acquire)
+            && unanswered >= core.config.liveness_timeout.as_millis() as u64
+        {
             let why = format!(
                 "the peer stopped answering (silent for {:.1} s while calls waited)",
                 silent as f64 / 1000.0
             );
             self.close(Error::ConnectionClosed(why.clone()), Some(why));
         } else if silent >= interval && !core.ping_outstanding.swap(true, Ordering::AcqRel) {
+            core.ping_sent.store(now, Ordering::Relaxed);
             let ping = Message::Request(pynto_proto::Request {
                 seq: 0,
                 chain: 0,

@@ -118,7 +118,7 @@ class EtcdClient:
         except ValueError:
             raise EtcdError(f"etcd at {self.host}:{self.port} answered {path} with non-JSON: {data[:200]!r}") from None
         if response.status != 200 or "error" in reply:
-            message = reply.get("message") or reply.get("error") or data[:200]
+            message = reply.get("message") or reply.get("error") or data[:200].decode(errors="replace")
             raise EtcdError(f"etcd at {self.host}:{self.port} refused {path}: {message} (HTTP {response.status})")
         return reply
 

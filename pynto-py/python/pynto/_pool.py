@@ -252,8 +252,9 @@ class Pool:
             with self._cond:
                 self._retries.append(record)
             log.warning(
-                "pool: %s%r is sent again: %s ended before replying, so it may have run there too",
-                _name(task.func), task.args, member.address,
+                "pool: %s%r is sent again: the connection to %s ended before it replied (%s), "
+                "so it may have run there too",
+                _name(task.func), task.args, member.address, error,
             )
         with self._cond:
             if self._members:

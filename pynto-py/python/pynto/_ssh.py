@@ -135,7 +135,8 @@ def connect_ssh(
         serve = f'cd {d} && PYTHONPATH={d}/lib"${{PYTHONPATH:+:$PYTHONPATH}}" {serve}; rm -rf {d}'
 
     try:
-        conn = connect_subprocess(_ssh_argv(ssh, options, destination, serve), service=service, timeout=timeout, **policy)
+        argv = _ssh_argv(ssh, options, destination, serve)
+        conn = connect_subprocess(argv, service=service, token=None, timeout=timeout, **policy)
     except BaseException:
         if directory is not None:
             _remove(ssh, options, destination, directory)
