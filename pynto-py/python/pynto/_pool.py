@@ -53,6 +53,10 @@ class _Task:
     kwargs: dict
     retry: bool
     completion: Completion
+    #: A server took it (under the pool's lock): cancelling no longer drops it.
+    taken: bool = False
+    #: Cancelled while queued: workers skip it.
+    cancelled: bool = False
 
 
 class _Member:
@@ -210,6 +214,9 @@ class Pool:
                 if not member.alive or self._closed:
                     return
                 task = self._tasks.popleft()
+                if task.cancelled:
+                    continue
+                task.taken = True
                 member.running += 1
             try:
                 self._run(member, task)
@@ -258,6 +265,7 @@ class Pool:
             )
         with self._cond:
             if self._members:
+                task.taken = False
                 self._tasks.appendleft(task)
                 self._cond.notify()
                 return
@@ -300,10 +308,9 @@ class Pool:
     def _cancel(self, task: _Task) -> None:
         """Drop ``task`` if no server has taken it yet (one that has runs to its end)."""
         with self._cond:
-            try:
-                self._tasks.remove(task)
-            except ValueError:
+            if task.taken or task.cancelled:
                 return
+            task.cancelled = True  # left in the queue; workers skip it
         task.completion.set_error(concurrent.futures.CancelledError())
 
     def map(self, func: Any, items: Iterable[Any], *, retry: bool | None = None) -> list[Any]:
