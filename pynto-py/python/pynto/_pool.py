@@ -275,7 +275,13 @@ class Pool:
 
     @property
     def servers(self) -> list[str]:
-        """The addresses of the servers the pool sends calls to now."""
+        """The addresses of the servers the pool sends calls to now (a server whose
+        connection ended is dropped here, even if no call has noticed yet)."""
+        with self._cond:
+            members = list(self._members.values())
+        for member in members:
+            if member.conn.closed:
+                self._retire(member.key, f"its connection ended: {member.conn.close_reason}")
         with self._cond:
             return [m.address for m in self._members.values()]
 
