@@ -299,3 +299,24 @@ def test_pool_map_over_three_announced_servers_with_one_killed(etcd, tmp_path):
     finally:
         for s in servers:
             s.stop()
+
+
+def test_connect_to_one_of_a_list_without_etcd(three):
+    dead = f"127.0.0.1:{free_port()}"
+    pids = set()
+    for _ in range(20):
+        with pynto.connect([dead, *(s.address for s in three)]) as conn:
+            pids.add(conn.modules.os.getpid())
+    assert pids == {s.proc.pid for s in three}
+    with pytest.raises(ConnectionRefusedError, match=r"none of the 1 servers in the list accepted a connection \(127\.0\.0\.1:"):
+        pynto.connect([dead])
+    with pytest.raises(ValueError, match="at least one address"):
+        pynto.connect([])
+
+
+def test_a_pool_of_open_connections_owns_them():
+    conns = [pynto.connect_subprocess() for _ in range(2)]
+    with pynto.Pool(conns) as pool:
+        results = pool.map(where, range(20))
+        assert {pid for pid, _ in results} == {c.process.pid for c in conns}
+    assert all(c.closed for c in conns)

@@ -200,8 +200,8 @@ def connect(
 ) -> Connection:
     """Connect to a pynto server: ``"host:port"``, ``("host", port)``, ``"host", port``,
     ``"tcp://host:port"``, ``"unix:///path"`` or ``"tls://host:port"`` (with ``tls=``), or
-    ``"etcd://HOST:PORT/NAME"``: one of the servers registered under NAME (docs/discovery.md)."""
-    if isinstance(address, str) and address.startswith("etcd://"):
+    ``"etcd://HOST:PORT/NAME"`` or a list of addresses: one of those servers (docs/discovery.md)."""
+    if isinstance(address, list) or isinstance(address, str) and address.startswith("etcd://"):
         from ._discovery import connect_registered
 
         return connect_registered(address, lambda a: connect(a, service=service, token=token, timeout=timeout, tls=tls, **policy))

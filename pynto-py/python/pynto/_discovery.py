@@ -224,14 +224,22 @@ def resolve(url: str | EtcdTarget, timeout: float = 5.0) -> dict[str, str]:
     return {key: address for key, address in found.items() if _member_key(target, key)}
 
 
-def connect_registered(url: str, connect: Callable[[str], Any]) -> Any:
-    """Connect (with ``connect(address)``) to one live server registered under ``url``: the
-    servers are tried in random order, so clients spread across them; a server that does not
-    answer (dead, its lease not yet expired) is skipped."""
-    target = EtcdTarget.parse(url)
-    addresses = list(resolve(target).values())
-    if not addresses:
-        raise ConnectionRefusedError(f"no server is registered under {target.name!r} in etcd at {target.host}:{target.port}")
+def connect_registered(target: str | list, connect: Callable[[Any], Any]) -> Any:
+    """Connect (with ``connect(address)``) to one live server of ``target``: those registered
+    under an ``etcd://`` address, or a list of addresses. They are tried in random order, so
+    clients spread across them; a server that does not answer (dead, its lease not yet
+    expired) is skipped."""
+    if isinstance(target, str):
+        etcd = EtcdTarget.parse(target)
+        addresses: list[Any] = list(resolve(etcd).values())
+        where = f"registered under {etcd.name!r} in etcd at {etcd.host}:{etcd.port}"
+        if not addresses:
+            raise ConnectionRefusedError(f"no server is {where}")
+    else:
+        addresses = list(target)
+        where = "in the list"
+        if not addresses:
+            raise ValueError("connect needs at least one address")
     random.shuffle(addresses)
     failures = []
     for address in addresses:
@@ -240,8 +248,7 @@ def connect_registered(url: str, connect: Callable[[str], Any]) -> Any:
         except OSError as exc:
             failures.append(f"{address}: {exc}")
     raise ConnectionRefusedError(
-        f"none of the {len(addresses)} servers registered under {target.name!r} in etcd at "
-        f"{target.host}:{target.port} accepted a connection ({'; '.join(failures)})"
+        f"none of the {len(addresses)} servers {where} accepted a connection ({'; '.join(failures)})"
     )
 
 
