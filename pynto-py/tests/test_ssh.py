@@ -16,6 +16,7 @@ from typing import Iterator
 import pytest
 
 import pynto
+import pynto._ssh
 from etcd_server import free_port
 from helpers import wait_until
 from pynto._ssh import SSHError, package_zip
@@ -177,3 +178,10 @@ def test_ssh_failures_are_reported(sshd, tmp_path):
         pynto.connect_ssh("-oProxyCommand=evil")
     with pytest.raises(SSHError, match="cannot run the ssh client"):
         pynto.connect_ssh(sshd.destination, ssh=str(tmp_path / "no-ssh"))
+
+
+def test_deploy_refuses_a_remote_of_another_platform(sshd, bare_python, monkeypatch):
+    # Pretend this process's pynto was built elsewhere: its extension module could not load there.
+    monkeypatch.setattr(pynto._ssh, "_local_platform", lambda: "plan9 mips")
+    with pytest.raises(SSHError, match="this pynto is built for plan9 mips, the remote is linux .*; pass wheel="):
+        pynto.connect_ssh(sshd.destination, python=bare_python, deploy=True, ssh_options=sshd.options)

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import io
 import os
+import platform
 import shlex
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any, Sequence
@@ -28,15 +30,17 @@ from ._connection import Connection, connect_subprocess
 
 __all__ = ["connect_ssh"]
 
-#: What the probe prints: "pynto <protocol version>" or "missing <major> <minor>".
+#: What the probe prints: "pynto <protocol version>" or "missing <major> <minor>", then the
+#: platform ("<sys.platform> <machine>") on a second line.
 _PROBE = """\
-import sys
+import platform, sys
 try:
     import pynto
 except ImportError:
     print("missing", *sys.version_info[:2])
 else:
     print("pynto", pynto.PROTOCOL_VERSION)
+print(sys.platform, platform.machine())
 """
 
 #: Seconds a helper ssh command (probe, upload, cleanup) may take.
@@ -106,7 +110,11 @@ def connect_ssh(
     options = list(ssh_options)
     py = shlex.quote(python)
     state = _run(_ssh_argv(ssh, options, destination, f"{py} -c {shlex.quote(_PROBE)}"), destination, f"running {python}")
-    kind, _, detail = state.rpartition("\n")[2].partition(" ")
+    lines = state.splitlines()
+    if len(lines) < 2:
+        raise SSHError(f"ssh {destination}: unexpected answer from {python}: {state!r}")
+    kind, _, detail = lines[-2].partition(" ")
+    remote_platform = lines[-1]
     installed = kind == "pynto" and detail == str(_pynto.PROTOCOL_VERSION)
     if kind == "missing" and tuple(int(n) for n in detail.split()) < (3, 11):
         raise SSHError(f"ssh {destination}: {python} is Python {detail.replace(' ', '.')}; pynto needs 3.11 or later")
@@ -120,6 +128,11 @@ def connect_ssh(
         if not deploy:
             found = "is not installed" if kind == "missing" else f"speaks protocol {detail}, not {_pynto.PROTOCOL_VERSION}"
             raise SSHError(f"ssh {destination}: pynto {found} for {python} there; deploy=True copies it over")
+        if wheel is None and remote_platform != _local_platform():
+            raise SSHError(
+                f"ssh {destination}: this pynto is built for {_local_platform()}, the remote is "
+                f"{remote_platform}; pass wheel= with a wheel built for it"
+            )
         data = Path(wheel).read_bytes() if wheel is not None else package_zip()
         unpack = (
             'd=$(mktemp -d "${TMPDIR:-/tmp}/pynto-deploy.XXXXXX") || exit 1; '
@@ -144,6 +157,10 @@ def connect_ssh(
     if directory is not None:
         conn._on_close.append(lambda: _remove(ssh, options, destination, directory))
     return conn
+
+
+def _local_platform() -> str:
+    return f"{sys.platform} {platform.machine()}"
 
 
 def _remove(ssh: str, options: list[str], destination: str, directory: str) -> None:
