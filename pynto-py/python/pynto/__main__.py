@@ -33,7 +33,6 @@ import threading
 from typing import Any, NoReturn, Sequence
 
 import pynto
-from pynto._discovery import EtcdTarget
 
 log = logging.getLogger("pynto.cli")
 
@@ -139,6 +138,8 @@ def serve(args: argparse.Namespace) -> int:
 
     options: dict[str, Any] = {"tls": tls, "token": token}
     if args.announce is not None:
+        from pynto._discovery import EtcdTarget
+
         if args.announce_ttl <= 0:
             raise UsageError(f"--announce-ttl must be positive, not {args.announce_ttl}")
         try:
