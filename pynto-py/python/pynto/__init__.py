@@ -19,10 +19,12 @@ from ._async import AsyncResult, async_, timed
 from ._connection import TLS, Connection, connect, connect_subprocess, connect_thread
 from ._errors import AccessDenied, ConnectionClosed, ProtocolError, RemoteError, Timeout
 from ._limits import Limits
+from ._obtain import obtain
+from ._pool import Pool
 from ._pynto import PROTOCOL_VERSION, BoundMethod, Proxy, _mark_exiting, is_proxy
 from ._server import Server, serve_stdio
 from ._service import ClassicService, Service, exposed
-from ._obtain import obtain
+from ._ssh import connect_ssh
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -34,6 +36,7 @@ __all__ = [
     "Connection",
     "ConnectionClosed",
     "Limits",
+    "Pool",
     "ProtocolError",
     "Proxy",
     "RemoteError",
@@ -43,6 +46,7 @@ __all__ = [
     "aio",
     "async_",
     "connect",
+    "connect_ssh",
     "connect_subprocess",
     "connect_thread",
     "deliver",

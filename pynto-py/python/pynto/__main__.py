@@ -4,6 +4,7 @@
 
     python -m pynto serve --classic [--host 127.0.0.1] [--port 18812] [--unix PATH] [--stdio]
                           [--token-env VAR] [--tls-cert F --tls-key F [--tls-ca F]]
+                          [--announce etcd://HOST:PORT/NAME [--announce-ttl SECONDS]]
     python -m pynto serve --service package.module:ServiceClass [...the same options]
 
 Once it accepts connections it prints ``pynto: serving <classic|ServiceName> on <address>`` to
@@ -125,6 +126,8 @@ def serve(args: argparse.Namespace) -> int:
     if args.stdio:
         if args.unix or tls is not None:
             raise UsageError("--stdio cannot be combined with --unix or TLS")
+        if args.announce is not None:
+            raise UsageError("--stdio cannot be combined with --announce (a stdio server has no address)")
         return _serve_stdio(service, name, token, limits)
 
     if args.classic and args.unix is None and not _is_loopback(args.host):
@@ -138,6 +141,17 @@ def serve(args: argparse.Namespace) -> int:
         log.warning("serving classic on non-loopback host %s", args.host)
 
     options: dict[str, Any] = {"tls": tls, "token": token, "limits": limits}
+    if args.announce is not None:
+        from pynto._discovery import EtcdTarget
+
+        if args.announce_ttl <= 0:
+            raise UsageError(f"--announce-ttl must be positive, not {args.announce_ttl}")
+        try:
+            EtcdTarget.parse(args.announce)
+        except ValueError as exc:
+            raise UsageError(f"--announce: {exc}") from None
+        options["announce"] = args.announce
+        options["announce_ttl"] = args.announce_ttl
     if args.unix is not None:
         options["unix"] = args.unix
     else:
@@ -159,7 +173,11 @@ def serve(args: argparse.Namespace) -> int:
         print(f"pynto: cannot listen: {exc}", file=sys.stderr)
         return 1
     try:
-        server.start()
+        try:
+            server.start()
+        except ConnectionError as exc:  # etcd unreachable or refusing the announcement
+            print(f"pynto: cannot announce: {exc}", file=sys.stderr)
+            return 1
         print(f"pynto: serving {name} on {server.address}", flush=True)
         log.info("serving %s on %s", name, server.address)
         # The main thread only waits, so signal handlers run promptly.
@@ -250,6 +268,11 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--tls-key", metavar="FILE", help="server private key (PEM)")
     serve_cmd.add_argument("--tls-ca", metavar="FILE",
                            help="require client certificates signed by this CA (PEM)")
+    serve_cmd.add_argument("--announce", metavar="etcd://HOST:PORT/NAME",
+                           help="register this server under NAME in etcd while it serves")
+    serve_cmd.add_argument("--announce-ttl", metavar="SECONDS", type=float, default=10.0,
+                           help="lease of the announcement: a dead server stays listed at most "
+                                "this long (default: 10)")
     serve_cmd.add_argument("--allow-remote-classic", action="store_true",
                            help="let --classic listen on a non-loopback address")
     serve_cmd.add_argument("--limit", metavar="NAME=VALUE", action="append", default=[],

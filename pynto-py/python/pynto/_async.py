@@ -16,7 +16,7 @@ from typing import Any, Callable
 from . import _pynto
 from ._pynto import is_proxy
 
-__all__ = ["AsyncResult", "async_", "timed"]
+__all__ = ["AsyncResult", "Completion", "async_", "timed"]
 
 _UNSET = object()
 
@@ -105,7 +105,8 @@ class AsyncResult:
         if not self.ready:
             loop = asyncio.get_running_loop()
             future = loop.create_future()
-            _waker(loop).watch(self, future)
+            local = isinstance(self._pending, Completion)
+            (_ThreadWaker(loop) if local else _waker(loop)).watch(self, future)
             try:
                 yield from future.__await__()
             except asyncio.CancelledError:
@@ -121,6 +122,63 @@ class AsyncResult:
         else:
             state = "ready"
         return f"<pynto.AsyncResult {state}>"
+
+
+class Completion:
+    """An outcome produced in Python rather than by a reply (``pynto.Pool.submit``):
+    ``AsyncResult(completion)`` reads it like a pending reply. ``set_result`` or ``set_error``
+    completes it once; ``on_cancel`` is called by ``AsyncResult.cancel`` while it is not."""
+
+    def __init__(self, on_cancel: Callable[[], Any] | None = None) -> None:
+        self._done = threading.Event()
+        self._outcome: tuple[bool, Any] = (False, None)
+        self._on_ready: list[Callable[[], Any]] = []
+        self._lock = threading.Lock()
+        self._on_cancel = on_cancel
+
+    @property
+    def ready(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+    def take(self) -> Any:
+        self._done.wait()
+        failed, value = self._outcome
+        if failed:
+            raise value
+        return value
+
+    def _complete(self, failed: bool, value: Any) -> bool:
+        with self._lock:
+            if self._done.is_set():
+                return False
+            self._outcome = (failed, value)
+            self._done.set()
+            callbacks, self._on_ready = self._on_ready, []
+        for fn in callbacks:
+            fn()
+        return True
+
+    def set_result(self, value: Any) -> bool:
+        """Complete with ``value``; False if it was already complete."""
+        return self._complete(False, value)
+
+    def set_error(self, error: BaseException) -> bool:
+        """Complete with ``error``; False if it was already complete."""
+        return self._complete(True, error)
+
+    def set_on_ready(self, callback: Callable[[], Any]) -> None:
+        with self._lock:
+            if not self._done.is_set():
+                self._on_ready.append(callback)
+                return
+        callback()
+
+    def cancel(self) -> None:
+        if not self._done.is_set() and self._on_cancel is not None:
+            self._on_cancel()
 
 
 class _LoopWaker:

@@ -227,7 +227,14 @@ def connect(
     **policy: bool,
 ) -> Connection:
     """Connect to a pynto server: ``"host:port"``, ``("host", port)``, ``"host", port``,
-    ``"tcp://host:port"``, ``"unix:///path"`` or ``"tls://host:port"`` (with ``tls=``)."""
+    ``"tcp://host:port"``, ``"unix:///path"`` or ``"tls://host:port"`` (with ``tls=``), or
+    ``"etcd://HOST:PORT/NAME"`` or a list of addresses: one of those servers (docs/discovery.md)."""
+    if isinstance(address, list) or isinstance(address, str) and address.startswith("etcd://"):
+        from ._discovery import connect_registered
+
+        return connect_registered(
+            address, lambda a: connect(a, service=service, token=token, timeout=timeout, tls=tls, limits=limits, **policy)
+        )
     if isinstance(address, tuple):
         address, port = address
     if port is not None:

@@ -33,6 +33,8 @@ class Server:
         tls: TLS | None = None,
         token: str | None = None,
         limits: Limits | None = None,
+        announce: str | None = None,
+        announce_ttl: float = 10.0,
         **policy: bool,
     ) -> None:
         self.service = service
@@ -60,6 +62,16 @@ class Server:
         self._started = False
         # The event loop that runs `async def` service methods (set by pynto.aio.serve).
         self._loop: Any = None
+        # `announce="etcd://HOST:PORT/NAME"`: registered by start(), withdrawn by close().
+        self._announcer: Any = None
+        if announce is not None:
+            from ._discovery import Announcer, advertised_address
+
+            try:
+                self._announcer = Announcer(announce, advertised_address(self.address), announce_ttl)
+            except BaseException:
+                self._raw.close()
+                raise
 
     @property
     def address(self) -> str:
@@ -127,6 +139,12 @@ class Server:
         if not self._started:
             self._started = True
             self._raw.start(self._accept)
+            if self._announcer is not None:
+                try:
+                    self._announcer.start()
+                except BaseException:
+                    self.close()
+                    raise
         return self
 
     def serve_forever(self) -> None:
@@ -143,6 +161,8 @@ class Server:
         if self._closed.is_set():
             return
         self._closed.set()
+        if self._announcer is not None:
+            self._announcer.stop()
         self._raw.close()
         with self._lock:
             conns, self._connections = list(self._connections), set()
