@@ -8,11 +8,12 @@ import sys
 import threading
 import weakref
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
 from . import _pynto
 from ._errors import ConnectionClosed, ProtocolError
 from ._service import ClassicService, Service, policy_for, teleport_source
+from ._types import Address, PolicyOptions
 
 __all__ = ["TLS", "Connection", "connect", "connect_subprocess", "connect_thread"]
 
@@ -166,11 +167,11 @@ def _service_name(service: Any) -> str:
     return type(service).__name__
 
 
-def _policy(service: Any, options: dict) -> Any:
+def _policy(service: Any, options: PolicyOptions) -> Any:
     return policy_for(service, **options)
 
 
-def _prepare(service: Any, options: dict) -> tuple[Any, Any]:
+def _prepare(service: Any, options: PolicyOptions) -> tuple[Any, Any]:
     instance = _service_instance(service)
     return instance, _policy(instance, options)
 
@@ -189,14 +190,14 @@ def _bind(conn: Connection, instance: Any) -> Connection:
 
 
 def connect(
-    address: Any,
+    address: Address,
     port: int | None = None,
     *,
     service: Any = None,
     token: str | None = None,
     timeout: float | None = None,
     tls: TLS | None = None,
-    **policy: bool,
+    **policy: Unpack[PolicyOptions],
 ) -> Connection:
     """Connect to a pynto server: ``"host:port"``, ``("host", port)``, ``"host", port``,
     ``"tcp://host:port"``, ``"unix:///path"`` or ``"tls://host:port"`` (with ``tls=``)."""
@@ -229,7 +230,7 @@ def connect_subprocess(
     service: Any = None,
     token: str | None = None,
     timeout: float | None = None,
-    **policy: bool,
+    **policy: Unpack[PolicyOptions],
 ) -> Connection:
     """Start a child that serves over its stdin/stdout and connect to it. By default the child
     is ``python -m pynto serve --classic --stdio`` with this interpreter. ``conn.process`` is the
@@ -267,7 +268,9 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def connect_thread(service: Any = None, *, client_service: Any = None, **policy: bool) -> Connection:
+def connect_thread(
+    service: Any = None, *, client_service: Any = None, **policy: Unpack[PolicyOptions]
+) -> Connection:
     """A server for ``service`` (default: classic) in this process, connected; for tests and
     demos. Policy options apply to the server side."""
     server = _service_instance(service if service is not None else ClassicService)

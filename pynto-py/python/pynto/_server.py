@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Any
+from typing import Any, Unpack
 
 from . import _pynto
 from ._connection import TLS, Connection, _bind, _service_name
 from ._errors import ConnectionClosed, ProtocolError
 from ._service import policy_for
+from ._types import PolicyOptions
 
 __all__ = ["Server", "serve_stdio"]
 
@@ -30,7 +31,7 @@ class Server:
         unix: str | os.PathLike | None = None,
         tls: TLS | None = None,
         token: str | None = None,
-        **policy: bool,
+        **policy: Unpack[PolicyOptions],
     ) -> None:
         self.service = service
         self.token = token
@@ -146,7 +147,7 @@ def _service_name_of(service: Any) -> str:
     return service.__name__ if isinstance(service, type) else type(service).__name__
 
 
-def serve_stdio(service: Any, token: str | None = None, **policy: bool) -> None:
+def serve_stdio(service: Any, token: str | None = None, **policy: Unpack[PolicyOptions]) -> None:
     """Serve one connection over this process's stdin/stdout until it ends."""
     instance = service() if isinstance(service, type) else service
     pol = policy_for(instance, **policy)
