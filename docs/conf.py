@@ -40,7 +40,7 @@ def _add_late_names(app, docname: str, source: list[str]) -> None:
     if docname != "reference":
         return
     text = source[0]
-    missing = [n for n in pynto.__all__ if f"pynto.{n}\n" not in text and f"pynto.{n} " not in text]
+    missing = [n for n in pynto.__all__ if f":: pynto.{n}\n" not in text]
     extra = []
     if missing:
         extra.append("\n## Other names\n")
@@ -49,10 +49,10 @@ def _add_late_names(app, docname: str, source: list[str]) -> None:
             kind = "autoclass" if isinstance(obj, type) else (
                 "automodule" if type(obj).__name__ == "module" else
                 "autofunction" if callable(obj) else "autodata")
-            extra.append(f"```{{{kind}}} pynto.{name}\n```\n")
+            extra.append(f"```{{eval-rst}}\n.. {kind}:: pynto.{name}\n```\n")
     for module in OPTIONAL_MODULES:
-        if f"automodule}} {module}" not in text and importlib.util.find_spec(module) is not None:
-            extra.append(f"\n## `{module}`\n\n```{{automodule}} {module}\n```\n")
+        if f"automodule:: {module}\n" not in text and importlib.util.find_spec(module) is not None:
+            extra.append(f"\n## `{module}`\n\n```{{eval-rst}}\n.. automodule:: {module}\n   :members:\n```\n")
     source[0] = text + "\n".join(extra)
 
 
