@@ -40,15 +40,14 @@ def blocks(page: Path) -> list[tuple[int, str]]:
     return found
 
 
+# The blocks run in this script's own globals, which are `__main__`'s, as in a user's script
+# (classes they define are then importable as `__main__.Name`).
 RUNNER = """\
-import sys
-page, address = sys.argv[1], sys.argv[2]
-text = open(page).read()
-for line, source in BLOCKS:
-    source = source.replace({doc_address!r}, address)
+import sys as _sys
+for _line, _source in _BLOCKS:
+    _source = _source.replace({doc_address!r}, _sys.argv[2])
     # Blank lines in front, so a traceback names the line of the page.
-    code = compile("\\n" * (line - 1) + source, page, "exec")
-    exec(code, NAMESPACE)
+    exec(compile("\\n" * (_line - 1) + _source, _sys.argv[1], "exec"), globals())
 """
 
 
@@ -91,7 +90,7 @@ def test_examples_run(page: Path, classic_server: ServerProcess, workdir: Path) 
     address = classic_server.address.removeprefix("tcp://")
     script = workdir / f"run_{page.stem}.py"
     script.write_text(
-        f"BLOCKS = {blocks(page)!r}\nNAMESPACE = {{'__name__': '__main__'}}\n"
+        f"_BLOCKS = {blocks(page)!r}\n"
         + RUNNER.format(doc_address=DOC_ADDRESS))
     result = subprocess.run(
         [sys.executable, str(script), str(page), address],

@@ -54,7 +54,8 @@ pub(crate) fn wheel_step(ctx: &Ctx) -> Result<(), String> {
         );
         let dir = venvs.join(format!("py{}.{}", python.major, python.minor));
         if dir.exists() {
-            fs::remove_dir_all(&dir).map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
+            fs::remove_dir_all(&dir)
+                .map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
         }
         run(Command::new(&python.path).arg("-m").arg("venv").arg(&dir))?;
         let venv_python = dir.join("bin/python");
