@@ -106,3 +106,16 @@ def test_examples_use_the_documented_address() -> None:
         for line, source in blocks(page):
             for address in re.findall(r"\"(?:tcp://)?(?:localhost|127\.0\.0\.1):(\d+)\"", source):
                 assert address == "18812", f"{page.name}:{line}: port {address}"
+
+
+def test_relative_links_resolve() -> None:
+    """Links from the README and the pages to files of the repository lead somewhere (a clone
+    has no ../shared/)."""
+    link = re.compile(r"\]\(([^)\s]+)\)")
+    for page in pages() + [REPO / "ARCHITECTURE.md"]:
+        for target in link.findall(page.read_text()):
+            if re.match(r"[a-z]+:", target) or target.startswith("#"):
+                continue
+            path = (page.parent / target.split("#", 1)[0]).resolve()
+            assert path.exists(), f"{page.relative_to(REPO)} links to {target}, which does not exist"
+            assert REPO in path.parents, f"{page.relative_to(REPO)} links outside the repository: {target}"
