@@ -40,7 +40,11 @@ def _add_late_names(app, docname: str, source: list[str]) -> None:
     if docname != "reference":
         return
     text = source[0]
-    missing = [n for n in pynto.__all__ if f":: pynto.{n}\n" not in text]
+    optional = [m for m in OPTIONAL_MODULES if importlib.util.find_spec(m) is not None]
+    missing = [
+        n for n in pynto.__all__
+        if f":: pynto.{n}\n" not in text and f"pynto.{n}" not in optional
+    ]
     extra = []
     if missing:
         extra.append("\n## Other names\n")
@@ -50,8 +54,8 @@ def _add_late_names(app, docname: str, source: list[str]) -> None:
                 "automodule" if type(obj).__name__ == "module" else
                 "autofunction" if callable(obj) else "autodata")
             extra.append(f"```{{eval-rst}}\n.. {kind}:: pynto.{name}\n```\n")
-    for module in OPTIONAL_MODULES:
-        if f"automodule:: {module}\n" not in text and importlib.util.find_spec(module) is not None:
+    for module in optional:
+        if f"automodule:: {module}\n" not in text:
             extra.append(f"\n## `{module}`\n\n```{{eval-rst}}\n.. automodule:: {module}\n   :members:\n```\n")
     source[0] = text + "\n".join(extra)
 
