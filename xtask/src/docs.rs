@@ -47,7 +47,7 @@ fn build(ctx: &Ctx, venv: &Venv) -> Result<(), String> {
             .args(DOCS_TOOLS))?;
     }
     // -W: warnings are errors; --keep-going: report them all; -E: no stale environment, so
-    // a warning of an unchanged page is not hidden by the cache; -n: broken references warn.
+    // a warning of an unchanged page is not hidden by the cache.
     run(venv.command(&ctx.root, &venv.python).args([
         "-m",
         "sphinx",
