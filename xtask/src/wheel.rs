@@ -123,6 +123,7 @@ fn build(ctx: &Ctx) -> Result<Built, String> {
             mb(MAX_WHEEL_BYTES)
         ));
     }
+    check_sdist(&sdist)?;
     println!("sdist: {}", file_name(&sdist));
     Ok(Built { wheel, sdist })
 }
@@ -175,6 +176,46 @@ fn check_wheel_name(name: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Files an sdist cannot build or describe itself without.
+const SDIST_MUST_HAVE: &[&str] = &[
+    "PKG-INFO",
+    "pyproject.toml",
+    "README.md",
+    "Cargo.toml",
+    "Cargo.lock",
+    "pynto-py/Cargo.toml",
+    "pynto-py/src/lib.rs",
+    "python/pynto/__init__.py",
+    "python/pynto/py.typed",
+];
+
+/// The sdist holds the workspace crates pynto-py needs, the package and the README.
+fn check_sdist(sdist: &Path) -> Result<(), String> {
+    let output = Command::new("tar")
+        .arg("tzf")
+        .arg(sdist)
+        .output()
+        .map_err(|e| format!("cannot run tar to list {}: {e}", sdist.display()))?;
+    if !output.status.success() {
+        return Err(format!("tar cannot list {}", sdist.display()));
+    }
+    let listing = String::from_utf8_lossy(&output.stdout);
+    let files: Vec<&str> = listing
+        .lines()
+        .filter_map(|l| l.split_once('/').map(|(_, rest)| rest))
+        .collect();
+    let missing: Vec<&str> = SDIST_MUST_HAVE
+        .iter()
+        .copied()
+        .filter(|f| !files.contains(f))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} lacks {}", file_name(sdist), missing.join(", ")))
+    }
 }
 
 /// The workspace version from Cargo.toml's `[workspace.package]`.
