@@ -41,8 +41,9 @@ pub(crate) fn wheel_cmd(ctx: &Ctx) -> Result<(), Failure> {
 /// test-all step: build the wheel and the sdist, then install the wheel into a fresh venv of
 /// each CPython 3.11+ found and run the smoke test there.
 pub(crate) fn wheel_step(ctx: &Ctx) -> Result<(), String> {
-    let built = build(ctx)?;
+    // Look for the interpreters first: a machine without 3.11 fails before a long build.
     let pythons = find_pythons()?;
+    let built = build(ctx)?;
     let version = workspace_version(&ctx.root)?;
     let venvs = ctx.root.join("target/wheel-venvs");
     for python in &pythons {
