@@ -4,9 +4,11 @@
 
 mod bench;
 mod deps;
+mod docs;
 mod json;
 mod tidy;
 mod variants;
+mod wheel;
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
@@ -20,7 +22,10 @@ commands:
   test-all           fmt check, clippy, tests, tidy, then the Python tests (if pynto-py/pyproject.toml exists)
   tidy               module docs, dependency rules, protocol-doc coverage
   fuzz [--seconds N] run the cargo-fuzz target `decode` of pynto-proto for N seconds (default 60)
-  demo               (not yet available)
+  demo               build pynto into target/venv, start a classic server, run the tour against it
+  wheel [--install]  build the release wheel (manylinux, stripped) and the sdist into target/wheels;
+                     --install also installs it into a fresh venv of each CPython 3.11+ and smoke-tests it
+  docs               build the user guide and API reference (Sphinx, warnings as errors) into target/docs/html
   bench [--quick] [--only S1,S4]
                      pynto against RPyC and raw-socket floors; writes docs/benchmarks.md
 ";
@@ -39,6 +44,10 @@ fn main() -> ExitCode {
             Err(e) => return usage_error(&e),
         },
         Some("demo") if args.len() == 1 => demo(&ctx),
+        Some("wheel") if args.len() == 1 => wheel::wheel_cmd(&ctx),
+        Some("wheel") if args.len() == 2 && args[1] == "--install" => wheel::wheel_step(&ctx)
+            .map_err(|e| Failure::Message(format!("xtask wheel --install: {e}"))),
+        Some("docs") if args.len() == 1 => docs::docs_cmd(&ctx),
         Some("bench") => match bench::parse_args(&args[1..]) {
             Ok(bench_args) => bench::bench(&ctx, &bench_args),
             Err(e) => return usage_error(&e),
@@ -192,6 +201,14 @@ fn test_all(ctx: &Ctx) -> Result<(), Failure> {
         steps.push(Step {
             name: "interop",
             run: Box::new(|| interop_step(ctx)),
+        });
+        steps.push(Step {
+            name: "docs",
+            run: Box::new(|| docs::docs_step(ctx)),
+        });
+        steps.push(Step {
+            name: "wheel",
+            run: Box::new(|| wheel::wheel_step(ctx)),
         });
     } else {
         println!("xtask test-all: no pynto-py/pyproject.toml yet, so no Python step");

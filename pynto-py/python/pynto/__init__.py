@@ -12,6 +12,7 @@ everything else by reference; both sides serve and call.
 from __future__ import annotations
 
 import atexit
+from importlib import metadata as _metadata
 from typing import Any
 
 from . import _connection, aio
@@ -25,6 +26,12 @@ from ._pynto import PROTOCOL_VERSION, BoundMethod, Proxy, _mark_exiting, is_prox
 from ._server import Server, serve_stdio
 from ._service import ClassicService, Service, exposed
 from ._ssh import connect_ssh
+
+try:
+    #: The version of the installed distribution (``pynto-rpc``), the workspace's Cargo version.
+    __version__: str = _metadata.version("pynto-rpc")
+except _metadata.PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -56,6 +63,13 @@ __all__ = [
     "serve_stdio",
     "timed",
 ]
+
+
+
+
+def __dir__() -> list[str]:
+    """``dir(pynto)``: the public API only, the names in ``__all__`` and ``__version__``."""
+    return sorted([*__all__, "__version__"])
 
 
 @atexit.register

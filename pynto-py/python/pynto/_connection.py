@@ -9,12 +9,13 @@ import sys
 import threading
 import weakref
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
 from . import _pynto
 from ._errors import ConnectionClosed, ProtocolError
 from ._limits import Limits
 from ._service import ClassicService, Service, policy_for, teleport_source
+from ._types import Address, PolicyOptions
 
 __all__ = ["TLS", "Connection", "connect", "connect_subprocess", "connect_thread"]
 
@@ -188,11 +189,11 @@ def _service_name(service: Any) -> str:
     return type(service).__name__
 
 
-def _policy(service: Any, options: dict) -> Any:
+def _policy(service: Any, options: PolicyOptions) -> Any:
     return policy_for(service, **options)
 
 
-def _prepare(service: Any, options: dict) -> tuple[Any, Any]:
+def _prepare(service: Any, options: PolicyOptions) -> tuple[Any, Any]:
     instance = _service_instance(service)
     return instance, _policy(instance, options)
 
@@ -216,7 +217,7 @@ def _bind(conn: Connection, instance: Any) -> Connection:
 
 
 def connect(
-    address: Any,
+    address: Address,
     port: int | None = None,
     *,
     service: Any = None,
@@ -224,7 +225,7 @@ def connect(
     timeout: float | None = None,
     tls: TLS | None = None,
     limits: Limits | None = None,
-    **policy: bool,
+    **policy: Unpack[PolicyOptions],
 ) -> Connection:
     """Connect to a pynto server: ``"host:port"``, ``("host", port)``, ``"host", port``,
     ``"tcp://host:port"``, ``"unix:///path"`` or ``"tls://host:port"`` (with ``tls=``), or
@@ -266,7 +267,7 @@ def connect_subprocess(
     token: str | None = None,
     timeout: float | None = None,
     limits: Limits | None = None,
-    **policy: bool,
+    **policy: Unpack[PolicyOptions],
 ) -> Connection:
     """Start a child that serves over its stdin/stdout and connect to it. By default the child
     is ``python -m pynto serve --classic --stdio`` with this interpreter. ``conn.process`` is the
@@ -313,7 +314,7 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 def connect_thread(
-    service: Any = None, *, client_service: Any = None, limits: Limits | None = None, **policy: bool
+    service: Any = None, *, client_service: Any = None, limits: Limits | None = None, **policy: Unpack[PolicyOptions]
 ) -> Connection:
     """A server for ``service`` (default: classic) in this process, connected; for tests and
     demos. Policy options apply to the server side."""

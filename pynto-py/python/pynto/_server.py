@@ -6,13 +6,14 @@ import logging
 import os
 import threading
 import weakref
-from typing import Any
+from typing import Any, Unpack
 
 from . import _pynto
 from ._connection import TLS, Connection, _bind, _service_name
 from ._errors import ConnectionClosed, ProtocolError
 from ._limits import Limits
 from ._service import policy_for
+from ._types import PolicyOptions
 
 __all__ = ["Server", "serve_stdio"]
 
@@ -35,7 +36,7 @@ class Server:
         limits: Limits | None = None,
         announce: str | None = None,
         announce_ttl: float = 10.0,
-        **policy: bool,
+        **policy: Unpack[PolicyOptions],
     ) -> None:
         self.service = service
         self.token = token
@@ -183,7 +184,7 @@ def _service_name_of(service: Any) -> str:
     return service.__name__ if isinstance(service, type) else type(service).__name__
 
 
-def serve_stdio(service: Any, token: str | None = None, limits: Limits | None = None, **policy: bool) -> None:
+def serve_stdio(service: Any, token: str | None = None, limits: Limits | None = None, **policy: Unpack[PolicyOptions]) -> None:
     """Serve one connection over this process's stdin/stdout until it ends."""
     instance = service() if isinstance(service, type) else service
     pol = policy_for(instance, **policy)
