@@ -1,5 +1,9 @@
 """Every ``python`` code block of the documentation (docs/*.md and README.md) runs.
 
+Blocks fenced ``py`` instead need services a page cannot start by itself (an etcd cluster, an
+SSH host): docs/discovery.md and docs/ssh.md; test_etcd.py, test_pool.py and test_ssh.py run
+the same calls against real ones.
+
 Each page's blocks run in order, in one namespace, in a child process of their own, against
 real servers: a classic server process the test starts stands in for ``localhost:18812`` (the
 address the pages use), and TLS certificates made with openssl sit in the working directory
