@@ -55,6 +55,7 @@ def _host_port(address: str) -> tuple[str, int]:
 # --------------------------------------------------------------------------- item 1
 
 
+@pytest.mark.timeout(300)
 def test_closed_connections_leave_the_server_under_a_low_fd_limit() -> None:
     """Thousands of connect/close cycles against a server limited to 1,024 descriptors: its
     descriptors, threads and memory come back, and on_disconnect ran for each."""
@@ -169,6 +170,7 @@ never.wait()
 """
 
 
+@pytest.mark.timeout(300)
 def test_a_peer_that_stops_reading_stalls_only_itself() -> None:
     with ServerProcess(*SERVICE, "--limit", "write_timeout=4", "--limit", "handshake_timeout=2") as server:
         pid = server.proc.pid
@@ -204,6 +206,7 @@ def test_a_peer_that_stops_reading_stalls_only_itself() -> None:
 # --------------------------------------------------------------------------- item 7
 
 
+@pytest.mark.timeout(300)
 def test_a_server_paused_longer_than_the_old_liveness_window_keeps_its_clients() -> None:
     """A debugger pause (SIGSTOP) of 8 s: the waiting call completes."""
     with ServerProcess(*SERVICE) as server, pynto.connect(server.address) as conn:
@@ -219,6 +222,7 @@ def test_a_server_paused_longer_than_the_old_liveness_window_keeps_its_clients()
         assert conn.root.echo("still here") == "still here"
 
 
+@pytest.mark.timeout(300)
 def test_a_peer_whose_host_is_gone_fails_waiting_calls_within_the_liveness_timeout() -> None:
     with ServerProcess(*SERVICE) as server:
         conn = pynto.connect(server.address, limits=pynto.Limits(liveness_timeout=3))
@@ -280,6 +284,7 @@ class _SlowLink:
         subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
 
 
+@pytest.mark.timeout(300)
 def test_a_megabyte_each_way_over_a_1_mbit_link_completes() -> None:
     """About 8 s each way, longer than the old 5 s liveness window: both complete."""
     with _SlowLink() as link:

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import threading
 
+import pytest
+
 import pynto
 from helpers import ServerProcess, child_env
 from hostile import settle, thread_count
@@ -29,6 +31,7 @@ with pynto.connect(sys.argv[1]) as conn:
 """
 
 
+@pytest.mark.timeout(300)
 def test_300_threads_and_8_processes_with_callbacks() -> None:
     with ServerProcess("--service", "lifecycle_services:Target", "--port", "0") as server:
         pid = server.proc.pid

@@ -6,6 +6,7 @@ mod bench;
 mod deps;
 mod docs;
 mod json;
+mod soak;
 mod tidy;
 mod variants;
 mod wheel;
@@ -26,6 +27,8 @@ commands:
   wheel [--install]  build the release wheel (manylinux, stripped) and the sdist into target/wheels;
                      --install also installs it into a fresh venv of each CPython 3.11+ and smoke-tests it
   docs               build the user guide and API reference (Sphinx, warnings as errors) into target/docs/html
+  soak               100,000 connect/close cycles under ulimit -n 1024, and 300 threads + 8 processes
+                     making 1,000 calls each with callbacks, against one server
   bench [--quick] [--only S1,S4]
                      pynto against RPyC and raw-socket floors; writes docs/benchmarks.md
 ";
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         Some("wheel") if args.len() == 2 && args[1] == "--install" => wheel::wheel_step(&ctx)
             .map_err(|e| Failure::Message(format!("xtask wheel --install: {e}"))),
         Some("docs") if args.len() == 1 => docs::docs_cmd(&ctx),
+        Some("soak") if args.len() == 1 => soak::soak_cmd(&ctx),
         Some("bench") => match bench::parse_args(&args[1..]) {
             Ok(bench_args) => bench::bench(&ctx, &bench_args),
             Err(e) => return usage_error(&e),
