@@ -62,13 +62,12 @@ impl CliError {
     pub fn runtime(e: &Error) -> CliError {
         match e {
             Error::Remote(f) => CliError::new(Code::Failed, format_failure(f)),
-            Error::ConnectionClosed(why) => {
+            Error::ConnectionClosed(why) | Error::Transport { why, .. } => {
                 CliError::new(Code::Lost, format!("connection lost: {why}"))
             }
             Error::Timeout => CliError::new(Code::Lost, "the call timed out"),
-            Error::Protocol(why) if why.contains("authentication failed") => {
-                CliError::new(Code::Auth, why.clone())
-            }
+            Error::Authentication(why) => CliError::new(Code::Auth, why.clone()),
+            Error::VersionMismatch { reason, .. } => CliError::new(Code::Protocol, reason.clone()),
             Error::Protocol(why) => CliError::new(Code::Protocol, format!("protocol error: {why}")),
             Error::Interrupted(why) => CliError::new(Code::Failed, format!("interrupted: {why}")),
             Error::Overloaded(why) => CliError::new(Code::Failed, format!("overloaded: {why}")),
@@ -129,13 +128,29 @@ mod tests {
             (Error::ConnectionClosed("x".into()), Code::Lost),
             (Error::Timeout, Code::Lost),
             (
-                Error::Protocol(
+                Error::Transport {
+                    kind: std::io::ErrorKind::ConnectionReset,
+                    why: "the connection broke".into(),
+                },
+                Code::Lost,
+            ),
+            (
+                Error::Authentication(
                     "the peer refused the connection: authentication failed: wrong token".into(),
                 ),
                 Code::Auth,
             ),
+            // The kind decides, not the text.
             (
-                Error::Protocol("protocol version mismatch".into()),
+                Error::Protocol("the peer sent: authentication failed".into()),
+                Code::Protocol,
+            ),
+            (
+                Error::VersionMismatch {
+                    ours: 1,
+                    theirs: Some(2),
+                    reason: "protocol version mismatch".into(),
+                },
                 Code::Protocol,
             ),
             (
