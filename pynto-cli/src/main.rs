@@ -19,6 +19,7 @@ mod commands;
 mod connection;
 mod exit;
 mod expr;
+mod json;
 mod render;
 mod stats;
 

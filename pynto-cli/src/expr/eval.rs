@@ -10,7 +10,7 @@ use pynto_runtime::{Answer, CallOptions, Error, Remote, Session};
 use super::local;
 use super::parser::{Expr, Stmt};
 use super::value::{contains_returned, kind, to_wire, walk_refs, Data, Namer, Obj, Outcome};
-use crate::render;
+use crate::{json, render};
 
 /// Why evaluating a statement failed.
 #[derive(Debug)]
@@ -108,16 +108,16 @@ impl Evaluator {
         }
     }
 
-    /// A result as JSON (see `render` for the mapping).
+    /// A result as JSON (see `json.rs` for the mapping).
     pub fn json(&self, obj: &Obj) -> Result<String, Error> {
         match obj {
-            Obj::Modules => Ok(format!(
-                "{{\"ref\": {}, \"type\": \"pynto.modules\"}}",
-                render::json_string(&self.modules_repr())
-            )),
+            Obj::Modules => Ok(json::write(&serde_json::json!({
+                "ref": self.modules_repr(),
+                "type": "pynto.modules",
+            }))),
             Obj::Data(data) => {
                 let mut namer = Namer::new(&self.session, data);
-                let shown = render::json(&data.value, &mut namer);
+                let shown = json::to_string(&data.value, &mut namer);
                 namer.finish().map(|()| shown)
             }
         }
