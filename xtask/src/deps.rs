@@ -22,6 +22,10 @@ pub const ALLOWED_INTERNAL: &[(&str, &[&str])] = &[
         "pynto-tests",
         &["pynto-proto", "pynto-transport", "pynto-runtime"],
     ),
+    (
+        "pynto-bench",
+        &["pynto-proto", "pynto-transport", "pynto-runtime"],
+    ),
     ("xtask", &[]),
 ];
 

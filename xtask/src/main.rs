@@ -385,7 +385,7 @@ fn interop_step(ctx: &Ctx) -> Result<(), String> {
         .map(PathBuf::from)
         .unwrap_or_else(|| ctx.root.join("target"));
     run(Command::new(&python)
-        .arg("pynto-runtime/examples/run_examples.py")
+        .arg("tests/interop/run_examples.py")
         .arg(target.join("debug/examples"))
         .current_dir(&ctx.root)
         .env("VIRTUAL_ENV", &venv)

@@ -14,6 +14,7 @@ pub const CRATE_DIRS: &[&str] = &[
     "pynto-cli",
     "xtask",
     "tests",
+    "bench",
 ];
 
 /// The protocol enums that docs/protocol.md must cover: (source file, enum name).
