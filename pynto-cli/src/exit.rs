@@ -3,8 +3,8 @@
 //! | code | meaning |
 //! |---|---|
 //! | 0 | success |
-//! | 1 | `pynto call`: the expression failed (a remote exception, or a local evaluation error such as an unknown name) |
-//! | 2 | usage error: bad arguments, an unset `--token-env` variable, unreadable `--tls-ca`, a syntax error in `call`'s expression |
+//! | 1 | `pynto call`: the expression failed (a remote exception, or a local evaluation error such as an unknown name); a scripted `pynto connect`: a line failed |
+//! | 2 | usage error: bad arguments, an unset `--token-env` variable, unreadable `--tls-ca`/`--tls-cert`/`--tls-key`, a syntax error in `call`'s expression |
 //! | 3 | bad address |
 //! | 4 | connection refused, or the peer is unreachable |
 //! | 5 | authentication failed: wrong or missing token, or the TLS handshake failed (server certificate not trusted) |

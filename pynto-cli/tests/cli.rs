@@ -166,7 +166,8 @@ fn scripted_session_continues_after_errors() {
     let addr = rust_server(None);
     let script = "x = root.add(1, 2)\nx\nroot.add('bad', 1)\nroot.add(x, 10)\nf(\n# comment\n\nhelp\nroot.echo(None)\nexit\nroot.add(5, 5)\n";
     let out = pynto_with(&["connect", &addr], &[], Some(script));
-    let (stdout, stderr) = expect(&out, 0);
+    // The session goes on after a failed line, and exits with 1 at the end because of it.
+    let (stdout, stderr) = expect(&out, 1);
     let results: Vec<&str> = stdout.lines().filter(|l| !l.starts_with(' ')).collect();
     assert_eq!(results[0], "3");
     assert_eq!(results[1], "13");
@@ -180,12 +181,18 @@ fn scripted_session_continues_after_errors() {
         "None results are not printed: {stdout}"
     );
     let errors: Vec<&str> = stderr.lines().collect();
-    assert_eq!(errors.len(), 2, "{stderr}");
+    assert_eq!(errors.len(), 3, "{stderr}");
     assert_eq!(errors[0], "TypeError: add takes two ints");
     assert!(
         errors[1].starts_with("syntax error at column 3"),
         "{stderr}"
     );
+    assert_eq!(errors[2], "pynto: 2 of 10 lines failed");
+    // A script without failures exits with 0.
+    let out = pynto_with(&["connect", &addr], &[], Some("root.add(1, 2)
+"));
+    assert_eq!(expect(&out, 0).0, "3
+");
 }
 
 #[test]

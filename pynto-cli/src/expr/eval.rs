@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use pynto_proto::{Args, Op, Target, UnaryOp, Value};
 use pynto_runtime::native::NativeHost;
-use pynto_runtime::{Answer, CallOptions, Error, Remote, Session};
+use pynto_runtime::{Boxer, CallOptions, Error, Remote, Session};
 
 use super::local;
 use super::parser::{Expr, Stmt};
@@ -32,17 +32,24 @@ pub(super) fn local<T>(message: impl Into<String>) -> Result<T, EvalError> {
     Err(EvalError::Local(message.into()))
 }
 
-const BUILTINS: [&str; 4] = ["dir", "repr", "str", "len"];
+pub(super) const BUILTINS: [&str; 4] = ["dir", "repr", "str", "len"];
 
 /// Evaluates statements against one session, keeping the names bound so far.
 pub struct Evaluator {
-    session: Session<NativeHost>,
-    classic: bool,
-    vars: HashMap<String, Obj>,
+    pub(super) session: Session<NativeHost>,
+    pub(super) classic: bool,
+    pub(super) vars: HashMap<String, Obj>,
+    /// Checked while a call waits; an `Err` abandons the call (the peer gets a Cancel) and
+    /// keeps the session. `pynto connect` checks for Ctrl-C here.
+    interrupt: Option<Interrupt>,
 }
 
+/// A check for a request to stop waiting (see [`Evaluator::set_interrupt`]).
+pub type Interrupt = fn() -> Result<(), Error>;
+
 impl Evaluator {
-    /// An evaluator for `session`, with `root` (and `modules` on classic servers) bound.
+    /// An evaluator for `session`, with `root` (and `modules` and `builtins` on classic
+    /// servers) bound.
     pub fn new(session: Session<NativeHost>) -> Result<Evaluator, Error> {
         let answer = session.request(
             Target::Export(0),
@@ -57,14 +64,56 @@ impl Evaluator {
         if classic {
             vars.insert("modules".to_string(), Obj::Modules);
         }
-        Ok(Evaluator {
+        let mut eval = Evaluator {
             session,
             classic,
             vars,
-        })
+            interrupt: None,
+        };
+        if classic {
+            // The server's builtins module, as a name of its own (`builtins.sorted(x)`).
+            match eval.import("builtins") {
+                Ok(builtins) => {
+                    eval.vars.insert("builtins".to_string(), builtins);
+                }
+                Err(EvalError::Runtime(e)) => return Err(e),
+                Err(EvalError::Local(_)) => {}
+            }
+        }
+        Ok(eval)
     }
 
-    /// True if the peer is a classic server (`modules` is available).
+    /// Check `interrupt` while each call waits: its `Err` abandons the call (the peer is sent
+    /// a Cancel) and becomes the statement's error; the session stays open.
+    pub fn set_interrupt(&mut self, interrupt: Interrupt) {
+        self.interrupt = Some(interrupt);
+    }
+
+    /// Perform `op` on `remote` and wait (interruptibly, see [`Evaluator::set_interrupt`]).
+    pub(super) fn request(&self, remote: &Remote<NativeHost>, op: Op) -> Result<Data, Error> {
+        self.request_with(remote, |_| Ok(op))
+    }
+
+    /// Perform the op `build` makes (boxing its operands) on `remote`, and wait.
+    fn request_with(
+        &self,
+        remote: &Remote<NativeHost>,
+        build: impl FnOnce(&mut Boxer<'_, NativeHost>) -> Result<Op, Error>,
+    ) -> Result<Data, Error> {
+        let mut boxer = self.session.boxer();
+        let op = build(&mut boxer)?;
+        let interrupt = self.interrupt;
+        let check = move || interrupt.map_or(Ok(()), |check| check());
+        let options = CallOptions {
+            timeout: None,
+            interrupt: Some(&check),
+        };
+        let target = Target::Export(remote.handle().oid());
+        let answer = self.session.request(target, op, boxer, &options)?;
+        Ok(Data::from_answer(&self.session, answer))
+    }
+
+    /// True if the peer is a classic server (`modules` and `builtins` are available).
     pub fn classic(&self) -> bool {
         self.classic
     }
@@ -108,7 +157,8 @@ impl Evaluator {
         }
     }
 
-    /// A result as JSON (see `json.rs` for the mapping).
+    /// A result as JSON (see `json.rs` for the mapping); remote builtin containers print as
+    /// their contents (see `fetch.rs`).
     pub fn json(&self, obj: &Obj) -> Result<String, Error> {
         match obj {
             Obj::Modules => Ok(json::write(&serde_json::json!({
@@ -116,7 +166,8 @@ impl Evaluator {
                 "type": "pynto.modules",
             }))),
             Obj::Data(data) => {
-                let mut namer = Namer::new(&self.session, data);
+                let data = self.fetch_containers(data)?;
+                let mut namer = Namer::new(&self.session, &data);
                 let shown = json::to_string(&data.value, &mut namer);
                 namer.finish().map(|()| shown)
             }
@@ -136,7 +187,7 @@ impl Evaluator {
         }
     }
 
-    fn eval(&mut self, expr: &Expr) -> Result<Obj, EvalError> {
+    pub(super) fn eval(&mut self, expr: &Expr) -> Result<Obj, EvalError> {
         Ok(match expr {
             Expr::Name(name) => match self.vars.get(name) {
                 Some(obj) => obj.clone(),
@@ -212,8 +263,7 @@ impl Evaluator {
                     Value::Complex(re, im) => Data::plain(Value::Complex(-re, -im)),
                     Value::Ref(_) => {
                         let remote = d.remote().expect("a resolved reference");
-                        let answer = remote.op(Op::Unary(UnaryOp::Neg))?;
-                        Data::from_answer(&self.session, answer)
+                        self.request(remote, Op::Unary(UnaryOp::Neg))?
                     }
                     other => {
                         return local(format!(
@@ -252,18 +302,16 @@ impl Evaluator {
             .remote()
             .ok_or_else(|| EvalError::Local("TypeError: root is not a remote object".into()))?
             .clone();
-        let answer = root.call_method("getmodule", vec![Value::Str(name.to_string())])?;
-        Ok(Obj::Data(Data::from_answer(&self.session, answer)))
+        let name = Value::Str(name.to_string());
+        let op = Op::CallMethod("getmodule".into(), Args::positional(vec![name]));
+        Ok(Obj::Data(self.request(&root, op)?))
     }
 
     fn getattr(&self, base: Obj, name: &str) -> Result<Obj, EvalError> {
         match base {
             Obj::Modules => self.import(name),
             Obj::Data(d) => match d.remote() {
-                Some(remote) => {
-                    let answer = remote.getattr(name)?;
-                    Ok(Obj::Data(Data::from_answer(&self.session, answer)))
-                }
+                Some(remote) => Ok(Obj::Data(self.request(remote, Op::GetAttr(name.into()))?)),
                 None => local(format!(
                     "AttributeError: the by-value '{}' result {} is a local copy and has no remote attribute '{name}'",
                     kind(&d.value),
@@ -287,20 +335,21 @@ impl Evaluator {
             Obj::Data(d) => d,
         };
         if let Some(remote) = d.remote() {
-            let answer = self.send(remote, &[&key], |mut v| Op::GetItem(v.remove(0)))?;
-            return Ok(Obj::Data(Data::from_answer(&self.session, answer)));
+            return Ok(Obj::Data(
+                self.send(remote, &[&key], |mut v| Op::GetItem(v.remove(0)))?,
+            ));
         }
         local::index(d, &key)
     }
 
     /// Send an operation built from by-value-or-reference operands, passing references back
     /// to the peer as its own objects.
-    fn send(
+    pub(super) fn send(
         &self,
         target: &Remote<NativeHost>,
         operands: &[&Data],
         build: impl FnOnce(Vec<Value>) -> Op,
-    ) -> Result<Answer<NativeHost>, EvalError> {
+    ) -> Result<Data, EvalError> {
         for d in operands {
             let mut bad = None;
             walk_refs(&d.value, &mut |r| {
@@ -312,7 +361,7 @@ impl Evaluator {
                 return local("TypeError: this value cannot be sent back to the peer");
             }
         }
-        Ok(target.op_with(|boxer| {
+        Ok(self.request_with(target, |boxer| {
             let mut values = Vec::with_capacity(operands.len());
             for d in operands {
                 values.push(to_wire(&d.value, d, boxer)?);
@@ -370,7 +419,7 @@ impl Evaluator {
                 None => Op::Call(call_args),
             }
         })?;
-        Ok(Obj::Data(Data::from_answer(&self.session, answer)))
+        Ok(Obj::Data(answer))
     }
 
     fn builtin(
@@ -402,7 +451,7 @@ impl Evaluator {
                 "str" => Op::Str,
                 _ => Op::Len,
             };
-            let mut data = Data::from_answer(&self.session, remote.op(op)?);
+            let mut data = self.request(remote, op)?;
             if name == "dir" {
                 // Python's dir() returns a list; the wire carries a tuple.
                 if let Value::Tuple(items) = data.value {

@@ -18,9 +18,12 @@
 //!
 //! The parts: `lexer` (characters to tokens), `parser` (tokens to [`Stmt`]s), `eval` (the
 //! [`Evaluator`]: names, calls, builtins), `value` (what it holds, and sending it back),
-//! `local` (indexing local copies).
+//! `local` (indexing local copies), `fetch` (copying remote containers for `--json`),
+//! `complete` (Tab completion).
 
+mod complete;
 mod eval;
+mod fetch;
 mod lexer;
 mod local;
 mod parser;
