@@ -7,7 +7,7 @@
 //! | 2 | usage error: bad arguments, an unset `--token-env` variable, unreadable `--tls-ca`/`--tls-cert`/`--tls-key`, a syntax error in `call`'s expression |
 //! | 3 | bad address |
 //! | 4 | connection refused, or the peer is unreachable |
-//! | 5 | authentication failed: wrong or missing token, or the TLS handshake failed (server certificate not trusted) |
+//! | 5 | authentication failed: wrong or missing token, or the TLS handshake failed (server certificate not trusted, client certificate missing or refused) |
 //! | 6 | protocol or version error |
 //! | 7 | the connection was lost (or a call timed out) |
 

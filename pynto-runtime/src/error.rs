@@ -46,9 +46,10 @@ pub enum Error {
     /// The peer broke the protocol, or the Hello exchange failed (limits, a malformed or
     /// missing Hello). The connection is closed.
     Protocol(String),
-    /// The Hello exchange failed on the token: it was missing or wrong. Refused by this side
-    /// (the text starts with [`AUTHENTICATION_FAILED`]) or by the peer (the text starts with
-    /// `the peer refused the connection: `). The connection is closed.
+    /// The Hello exchange failed on credentials: the token was missing or wrong, refused by
+    /// this side (the text starts with [`AUTHENTICATION_FAILED`]) or by the peer (the text
+    /// starts with `the peer refused the connection: `); or TLS refused a certificate after the
+    /// dial (TLS 1.3 checks the client's then). The connection is closed.
     Authentication(String),
     /// The peers speak different protocol versions. The connection is closed.
     VersionMismatch {

@@ -575,6 +575,12 @@ fn exchange(
                 "the connection broke during the handshake: {e}"
             )))
         }
+        // TLS 1.3 checks a client's certificate after the dial: its refusal arrives here.
+        Err(e @ TransportError::Tls(_)) => {
+            return Err(Error::Authentication(format!(
+                "the TLS handshake failed: {e}"
+            )))
+        }
         // Bytes that are not a frame within this side's limits (e.g. a client of another protocol).
         Err(e) => {
             return Err(Error::Protocol(refuse(format!(

@@ -142,12 +142,14 @@ fn interactive(eval: Evaluator, address: &str) -> Result<(), CliError> {
     interrupt::install();
     editor.set_helper(Some(Names(Rc::clone(&eval))));
     let result = loop {
+        // A Ctrl-C that came after the last call ended is not meant for the next one; one
+        // that comes after Enter is.
+        interrupt::clear();
         match editor.readline("pynto> ") {
             Ok(line) => {
                 if !line.trim().is_empty() {
                     let _ = editor.add_history_entry(line.as_str());
                 }
-                interrupt::clear();
                 match handle(&mut eval.borrow_mut(), &line) {
                     Ok(Flow::Continue | Flow::Failed) => {}
                     Ok(Flow::Exit) => break Ok(()),
