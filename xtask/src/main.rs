@@ -5,6 +5,7 @@
 mod bench;
 mod deps;
 mod json;
+mod layout;
 mod tidy;
 mod variants;
 
@@ -18,7 +19,7 @@ usage: cargo xtask <command>
 
 commands:
   test-all           fmt check, clippy, tests, tidy, then the Python tests (if pynto-py/pyproject.toml exists)
-  tidy               module docs, dependency rules, protocol-doc coverage
+  tidy               module docs, dependency rules, protocol-doc coverage, file lengths, code map
   fuzz [--seconds N] run the cargo-fuzz target `decode` of pynto-proto for N seconds (default 60)
   demo               (not yet available)
   bench [--quick] [--only S1,S4]
@@ -221,7 +222,11 @@ fn test_all(ctx: &Ctx) -> Result<(), Failure> {
 
 fn tidy_step(ctx: &Ctx) -> Result<(), String> {
     println!("$ cargo xtask tidy");
-    let problems = tidy::run(&ctx.root, &ctx.cargo);
+    let report = tidy::run(&ctx.root, &ctx.cargo);
+    for note in &report.notes {
+        println!("tidy: note: {}: {}", note.file, note.reason);
+    }
+    let problems = report.problems;
     if problems.is_empty() {
         println!("tidy: all checks passed");
         return Ok(());
