@@ -8,7 +8,7 @@
 //! `protocol error: ...`, a broken transport `connection closed: ...`.
 //!
 //! The wire's `Goodbye` carries only a reason text. A refused Hello's reason starts with
-//! [`AUTHENTICATION_FAILED`] or [`VERSION_MISMATCH`] (docs/protocol.md, "The handshake"); the
+//! [`AUTHENTICATION_FAILED`] or [`VERSION_MISMATCH`] (docs/protocol.md, "The Hello exchange"); the
 //! side that receives it turns it back into its kind in [`Error::refused_by_peer`], the one
 //! place that reads a reason.
 
