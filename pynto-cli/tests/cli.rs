@@ -62,6 +62,11 @@ fn call_reports_remote_errors_with_exit_1() {
     one_line(&err, "NameError: name 'undefined_name' is not defined");
     let (_, err) = expect(&pynto(&["call", &addr, "modules.math"]), 1);
     one_line(&err, "only available on classic servers");
+    let (_, err) = expect(&pynto(&["call", &addr, "builtins.len([])"]), 1);
+    one_line(
+        &err,
+        "NameError: 'builtins' is only available on classic servers",
+    );
 }
 
 #[test]

@@ -59,6 +59,7 @@ impl Evaluator {
                 .cloned()
                 .chain(BUILTINS.iter().map(|s| s.to_string()))
                 .chain(COMMANDS.iter().map(|s| s.to_string()))
+                .chain(self.classic.then(|| "builtins".to_string()))
                 .collect(),
             Some(base) => self.attributes(base).unwrap_or_default(),
         };

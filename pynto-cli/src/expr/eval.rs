@@ -64,23 +64,12 @@ impl Evaluator {
         if classic {
             vars.insert("modules".to_string(), Obj::Modules);
         }
-        let mut eval = Evaluator {
+        Ok(Evaluator {
             session,
             classic,
             vars,
             interrupt: None,
-        };
-        if classic {
-            // The server's builtins module, as a name of its own (`builtins.sorted(x)`).
-            match eval.import("builtins") {
-                Ok(builtins) => {
-                    eval.vars.insert("builtins".to_string(), builtins);
-                }
-                Err(EvalError::Runtime(e)) => return Err(e),
-                Err(EvalError::Local(_)) => {}
-            }
-        }
-        Ok(eval)
+        })
     }
 
     /// Check `interrupt` while each call waits: its `Err` abandons the call (the peer is sent
@@ -191,9 +180,15 @@ impl Evaluator {
         Ok(match expr {
             Expr::Name(name) => match self.vars.get(name) {
                 Some(obj) => obj.clone(),
-                None if name == "modules" => {
+                // The server's builtins module, imported on first use and kept.
+                None if name == "builtins" && self.classic => {
+                    let builtins = self.import("builtins")?;
+                    self.vars.insert(name.clone(), builtins.clone());
+                    builtins
+                }
+                None if name == "modules" || name == "builtins" => {
                     return local(format!(
-                        "NameError: 'modules' is only available on classic servers (this server serves {:?})",
+                        "NameError: '{name}' is only available on classic servers (this server serves {:?})",
                         self.session.peer_hello().service
                     ))
                 }
