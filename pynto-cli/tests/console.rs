@@ -10,17 +10,28 @@ use std::time::{Duration, Instant};
 use common::pty::Pty;
 use common::{rust_server, SLEEPS_STARTED};
 
-/// A fresh HOME, so the history file of the test stays out of the user's.
-fn home(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("pynto-cli-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh HOME, so the history file of the test stays out of the user's; removed on drop.
+struct Home(std::path::PathBuf);
+
+impl Home {
+    fn new(name: &str) -> Home {
+        let dir = std::env::temp_dir().join(format!("pynto-cli-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Home(dir)
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 #[test]
 fn ctrl_c_cancels_the_running_call_and_keeps_the_session() {
     let addr = rust_server(None);
-    let mut term = Pty::spawn(&["connect", &addr], &home("ctrl-c"));
+    let home = Home::new("ctrl-c");
+    let mut term = Pty::spawn(&["connect", &addr], &home.0);
     term.expect("pynto> ");
     let before = SLEEPS_STARTED.load(Ordering::SeqCst);
     term.send("root.sleep(600)\r");
@@ -54,7 +65,8 @@ fn ctrl_c_cancels_the_running_call_and_keeps_the_session() {
 #[test]
 fn tab_completes_names_and_remote_attributes() {
     let addr = rust_server(None);
-    let mut term = Pty::spawn(&["connect", &addr], &home("tab"));
+    let home = Home::new("tab");
+    let mut term = Pty::spawn(&["connect", &addr], &home.0);
     term.expect("pynto> ");
     // `ro` completes to the name `root`, `root.a` to the peer's method `add`: had either not
     // completed, the line would fail instead of printing 42.

@@ -14,7 +14,7 @@ use rcgen::{
 };
 
 /// A certificate authority that signs one server and one client certificate, all written as
-/// PEM files into `dir`.
+/// PEM files into `dir` (removed on drop).
 struct Pki {
     dir: PathBuf,
 }
@@ -63,6 +63,12 @@ impl Pki {
 
     fn dir(&self) -> &Path {
         &self.dir
+    }
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

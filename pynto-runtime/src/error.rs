@@ -106,18 +106,6 @@ impl Error {
             Error::Protocol(text)
         }
     }
-
-    /// True if the session is over: closed, broken, or refused at the handshake.
-    pub fn is_closed(&self) -> bool {
-        matches!(
-            self,
-            Error::ConnectionClosed(_)
-                | Error::Transport { .. }
-                | Error::Protocol(_)
-                | Error::Authentication(_)
-                | Error::VersionMismatch { .. }
-        )
-    }
 }
 
 impl fmt::Display for Error {
@@ -193,7 +181,6 @@ mod tests {
         assert!(e
             .to_string()
             .starts_with("connection closed: the connection broke: "));
-        assert!(e.is_closed());
         let torn = Error::transport("the connection broke", &TransportError::Torn);
         assert!(matches!(
             torn,

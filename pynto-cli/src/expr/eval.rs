@@ -139,7 +139,7 @@ impl Evaluator {
         match obj {
             Obj::Modules => Ok(self.modules_repr()),
             Obj::Data(data) => {
-                let mut namer = Namer::new(&self.session, data);
+                let mut namer = Namer::new(self, data);
                 let shown = render::repr(&data.value, &mut namer);
                 namer.finish().map(|()| shown)
             }
@@ -156,7 +156,7 @@ impl Evaluator {
             }))),
             Obj::Data(data) => {
                 let data = self.fetch_containers(data)?;
-                let mut namer = Namer::new(&self.session, &data);
+                let mut namer = Namer::new(self, &data);
                 let shown = json::to_string(&data.value, &mut namer);
                 namer.finish().map(|()| shown)
             }

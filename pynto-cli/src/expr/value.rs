@@ -7,6 +7,8 @@ use pynto_proto::{ObjRef, Op, Value};
 use pynto_runtime::native::NativeHost;
 use pynto_runtime::{Answer, Error, Remote, Session};
 
+use super::eval::Evaluator;
+
 use crate::render::RefNamer;
 
 /// A value the evaluator holds: a wire value plus handles for the references inside it.
@@ -151,17 +153,19 @@ pub(super) fn to_wire(
     })
 }
 
-/// Names references through the session: remote `repr`, and the type from its description.
+/// Names references through the evaluator's session: remote `repr` (interruptible like any
+/// call), and the type from its description. After a connection-level error (or Ctrl-C) it
+/// asks nothing more.
 pub(super) struct Namer<'a> {
-    session: &'a Session<NativeHost>,
+    eval: &'a Evaluator,
     data: &'a Data,
     failed: Option<Error>,
 }
 
 impl<'a> Namer<'a> {
-    pub(super) fn new(session: &'a Session<NativeHost>, data: &'a Data) -> Self {
+    pub(super) fn new(eval: &'a Evaluator, data: &'a Data) -> Self {
         Namer {
-            session,
+            eval,
             data,
             failed: None,
         }
@@ -182,7 +186,10 @@ impl RefNamer for Namer<'_> {
         let Some(remote) = self.data.lookup(r.oid) else {
             return fallback(self);
         };
-        match remote.op(Op::Repr) {
+        if self.failed.is_some() {
+            return fallback(self);
+        }
+        match self.eval.request(remote, Op::Repr) {
             Ok(answer) => match answer.value {
                 Value::Str(s) => s,
                 _ => fallback(self),
@@ -196,7 +203,7 @@ impl RefNamer for Namer<'_> {
     }
 
     fn type_name(&mut self, r: &ObjRef) -> String {
-        match self.session.type_desc(r.type_id) {
+        match self.eval.session().type_desc(r.type_id) {
             Some(desc) if desc.module.is_empty() => desc.qualname.clone(),
             Some(desc) => format!("{}.{}", desc.module, desc.qualname),
             None => "unknown".to_string(),
