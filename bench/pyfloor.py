@@ -1,4 +1,4 @@
-"""The pure-Python socket floor: the same protocol as tests/examples/floor.rs, with socket + struct.
+"""The pure-Python socket floor: the same protocol as bench/floor.rs, with socket + struct.
 
 A frame is one op byte, a little-endian u64 length and the payload. `E` echo, `P` put (empty
 reply), `G` get (payload: u64 n; reply: n zero bytes). TCP_NODELAY on both ends.

@@ -456,7 +456,7 @@ def report(runner, facts):
     w("(Rust floor: each round trip timed). Bandwidth is MB/s (10^6 bytes) at the median time.")
     w("Ratios are pynto / other, in the row's unit, from this one run: for times lower is better,")
     w("for MB/s and calls/s higher is better. The floors are a length-prefixed TCP echo")
-    w("(`tests/examples/floor.rs`, `bench/pyfloor.py`, TCP_NODELAY); a floor's S2-S3 comparison is its")
+    w("(`bench/floor.rs`, `bench/pyfloor.py`, TCP_NODELAY); a floor's S2-S3 comparison is its")
     w("32-byte round trip, S4 is two of them.")
     w("")
     w("Scenarios: S1 null call, S2 attribute read, S3 small arguments, S4 server-to-client callback,")

@@ -22,6 +22,12 @@ pub struct ConnectArgs {
     /// PEM file of the CA that signs the server's certificate (tls:// addresses)
     #[arg(long, value_name = "FILE")]
     pub tls_ca: Option<PathBuf>,
+    /// PEM file of this client's certificate chain, for servers that ask for one (with --tls-key)
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM file of the private key of --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Read the token named by `--token-env`.
@@ -56,13 +62,18 @@ pub fn open(args: &ConnectArgs) -> Result<Session<NativeHost>, CliError> {
         (Address::Tls { .. }, Some(ca)) => {
             let client = TlsClient {
                 ca: ca.clone(),
-                cert: None,
-                key: None,
+                cert: args.tls_cert.clone(),
+                key: args.tls_key.clone(),
             };
             // Load the files now, so a bad file is a usage error rather than a failed dial.
-            client
-                .config()
-                .map_err(|e| CliError::usage(format!("--tls-ca: {e}")))?;
+            client.config().map_err(|e| {
+                let options = if client.cert.is_some() {
+                    "--tls-ca/--tls-cert/--tls-key"
+                } else {
+                    "--tls-ca"
+                };
+                CliError::usage(format!("{options}: {e}"))
+            })?;
             Some(client)
         }
         (Address::Tls { .. }, None) => {
@@ -73,6 +84,11 @@ pub fn open(args: &ConnectArgs) -> Result<Session<NativeHost>, CliError> {
         (_, Some(_)) => {
             return Err(CliError::usage(format!(
                 "--tls-ca only applies to tls:// addresses, not {addr}"
+            )))
+        }
+        (_, None) if args.tls_cert.is_some() => {
+            return Err(CliError::usage(format!(
+                "--tls-cert and --tls-key only apply to tls:// addresses, not {addr}"
             )))
         }
         (_, None) => None,

@@ -3,11 +3,11 @@
 //! | code | meaning |
 //! |---|---|
 //! | 0 | success |
-//! | 1 | `pynto call`: the expression failed (a remote exception, or a local evaluation error such as an unknown name) |
-//! | 2 | usage error: bad arguments, an unset `--token-env` variable, unreadable `--tls-ca`, a syntax error in `call`'s expression |
+//! | 1 | `pynto call`: the expression failed (a remote exception, or a local evaluation error such as an unknown name); a scripted `pynto connect`: a line failed |
+//! | 2 | usage error: bad arguments, an unset `--token-env` variable, unreadable `--tls-ca`/`--tls-cert`/`--tls-key`, a syntax error in `call`'s expression |
 //! | 3 | bad address |
 //! | 4 | connection refused, or the peer is unreachable |
-//! | 5 | authentication failed: wrong or missing token, or the TLS handshake failed (server certificate not trusted) |
+//! | 5 | authentication failed: wrong or missing token, or the TLS handshake failed (server certificate not trusted, client certificate missing or refused) |
 //! | 6 | protocol or version error |
 //! | 7 | the connection was lost (or a call timed out) |
 
@@ -62,13 +62,12 @@ impl CliError {
     pub fn runtime(e: &Error) -> CliError {
         match e {
             Error::Remote(f) => CliError::new(Code::Failed, format_failure(f)),
-            Error::ConnectionClosed(why) => {
+            Error::ConnectionClosed(why) | Error::Transport { why, .. } => {
                 CliError::new(Code::Lost, format!("connection lost: {why}"))
             }
             Error::Timeout => CliError::new(Code::Lost, "the call timed out"),
-            Error::Protocol(why) if why.contains("authentication failed") => {
-                CliError::new(Code::Auth, why.clone())
-            }
+            Error::Authentication(why) => CliError::new(Code::Auth, why.clone()),
+            Error::VersionMismatch { reason, .. } => CliError::new(Code::Protocol, reason.clone()),
             Error::Protocol(why) => CliError::new(Code::Protocol, format!("protocol error: {why}")),
             Error::Interrupted(why) => CliError::new(Code::Failed, format!("interrupted: {why}")),
             Error::Overloaded(why) => CliError::new(Code::Failed, format!("overloaded: {why}")),
@@ -129,13 +128,29 @@ mod tests {
             (Error::ConnectionClosed("x".into()), Code::Lost),
             (Error::Timeout, Code::Lost),
             (
-                Error::Protocol(
+                Error::Transport {
+                    kind: std::io::ErrorKind::ConnectionReset,
+                    why: "the connection broke".into(),
+                },
+                Code::Lost,
+            ),
+            (
+                Error::Authentication(
                     "the peer refused the connection: authentication failed: wrong token".into(),
                 ),
                 Code::Auth,
             ),
+            // The kind decides, not the text.
             (
-                Error::Protocol("protocol version mismatch".into()),
+                Error::Protocol("the peer sent: authentication failed".into()),
+                Code::Protocol,
+            ),
+            (
+                Error::VersionMismatch {
+                    ours: 1,
+                    theirs: Some(2),
+                    reason: "protocol version mismatch".into(),
+                },
                 Code::Protocol,
             ),
             (

@@ -3,13 +3,14 @@
 //! of its own (a unit root), and walks, inspects and calls the server's objects:
 //!
 //! ```text
-//! pynto connect ADDRESS [--token-env VAR] [--tls-ca FILE]   interactive (or scripted on stdin)
+//! pynto connect ADDRESS [--token-env VAR] [--tls-ca FILE [--tls-cert FILE --tls-key FILE]]
+//!                                                           interactive (or scripted on stdin)
 //! pynto call ADDRESS EXPR [--json]                          evaluate once and print the result
 //! pynto ping ADDRESS [-n N]                                 round-trip latency
 //! pynto bench ADDRESS [--seconds S]                         the standard benchmark
 //! ```
 //!
-//! What it is not: not a Python interpreter (the expression language in `expr.rs` is a small
+//! What it is not: not a Python interpreter (the expression language in `expr/` is a small
 //! Python-looking subset: names, attribute paths, calls, indexing, literals, `dir`/`repr`); not
 //! a server; and it never unpickles or evaluates anything locally. Exit codes are listed in
 //! `exit.rs`; every failure prints one `pynto: ...` line on standard error (a remote failure
@@ -19,6 +20,8 @@ mod commands;
 mod connection;
 mod exit;
 mod expr;
+mod interrupt;
+mod json;
 mod render;
 mod stats;
 
@@ -36,7 +39,7 @@ use crate::exit::{CliError, Code};
     version,
     about = "A command-line client for pynto servers: walk, inspect and call remote objects.",
     after_help = "Addresses: host:port, tcp://host:port, unix:///path, tls://host:port.\n\
-Exit codes: 0 ok, 1 the expression failed (call), 2 usage, 3 bad address, 4 unreachable,\n\
+Exit codes: 0 ok, 1 the expression failed (call) or a line failed (scripted connect), 2 usage, 3 bad address, 4 unreachable,\n\
 5 authentication failed, 6 protocol/version error, 7 connection lost."
 )]
 struct Cli {

@@ -1,16 +1,9 @@
-//! Printing values: Python-style `repr` of by-value results, and JSON for `pynto call --json`.
+//! Printing values as Python does: `repr` of by-value results, Python's float and integer
+//! formatting, and building integers from literals.
 //!
-//! Both walk a wire [`Value`]. References inside it (`Value::Ref`) are named by a [`RefNamer`],
+//! It walks a wire [`Value`]. References inside it (`Value::Ref`) are named by a [`RefNamer`],
 //! which for a live session asks the peer for the object's `repr` and type; this module itself
-//! does no I/O.
-//!
-//! JSON mapping (`--json`): `None` → `null`, `bool` → `true`/`false`, `int` (any size) → a
-//! number, `float` → a number (`NaN`/`inf` → `{"float": "nan"|"inf"|"-inf"}`), `str` →
-//! a string, `bytes` → `{"bytes_b64": "<standard base64>"}`, `bytearray` →
-//! `{"bytearray_b64": ...}`, `complex` → `{"complex": [re, im]}`, tuple/list/set/frozenset →
-//! an array, `dict` → an object when every key is a `str`, else `{"dict": [[key, value], ...]}`,
-//! `slice` → `{"slice": [start, stop, step]}`, `Ellipsis`/`NotImplemented` →
-//! `{"repr": "Ellipsis"}`, and a reference → `{"ref": "<remote repr>", "type": "module.qualname"}`.
+//! does no I/O. JSON output (`--json`) is in `json.rs`.
 
 use pynto_proto::{ObjRef, Value};
 
@@ -343,151 +336,6 @@ fn shortest_int(mut bytes: Vec<u8>) -> Value {
     }
 }
 
-/// A JSON string literal for `s`.
-pub fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' || c == '\u{2028}' || c == '\u{2029}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Standard base64 with padding.
-pub fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// `value` as JSON (see the module documentation for the mapping).
-pub fn json(value: &Value, refs: &mut dyn RefNamer) -> String {
-    let mut out = String::new();
-    write_json(&mut out, value, refs);
-    out
-}
-
-fn json_array(out: &mut String, items: &[Value], refs: &mut dyn RefNamer) {
-    out.push('[');
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        write_json(out, item, refs);
-    }
-    out.push(']');
-}
-
-fn json_float(f: f64) -> String {
-    if f.is_nan() {
-        "{\"float\": \"nan\"}".to_string()
-    } else if f.is_infinite() {
-        format!(
-            "{{\"float\": \"{}\"}}",
-            if f > 0.0 { "inf" } else { "-inf" }
-        )
-    } else {
-        float_repr(f)
-    }
-}
-
-fn write_json(out: &mut String, value: &Value, refs: &mut dyn RefNamer) {
-    match value {
-        Value::None => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(i) => out.push_str(&i.to_string()),
-        Value::BigInt(bytes) => out.push_str(&bigint_decimal(bytes)),
-        Value::Float(f) => out.push_str(&json_float(*f)),
-        Value::Complex(re, im) => {
-            out.push_str(&format!(
-                "{{\"complex\": [{}, {}]}}",
-                json_float(*re),
-                json_float(*im)
-            ));
-        }
-        Value::Str(s) => out.push_str(&json_string(s)),
-        Value::Bytes(b) => out.push_str(&format!("{{\"bytes_b64\": \"{}\"}}", base64(b))),
-        Value::ByteArray(b) => out.push_str(&format!("{{\"bytearray_b64\": \"{}\"}}", base64(b))),
-        Value::Ellipsis => out.push_str("{\"repr\": \"Ellipsis\"}"),
-        Value::NotImplemented => out.push_str("{\"repr\": \"NotImplemented\"}"),
-        Value::Slice(parts) => {
-            out.push_str("{\"slice\": ");
-            json_array(out, &parts[..], refs);
-            out.push('}');
-        }
-        Value::Tuple(items) | Value::List(items) | Value::Set(items) | Value::FrozenSet(items) => {
-            json_array(out, items, refs)
-        }
-        Value::Dict(pairs) if pairs.iter().all(|(k, _)| matches!(k, Value::Str(_))) => {
-            out.push('{');
-            for (i, (k, v)) in pairs.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_json(out, k, refs);
-                out.push_str(": ");
-                write_json(out, v, refs);
-            }
-            out.push('}');
-        }
-        Value::Dict(pairs) => {
-            out.push_str("{\"dict\": [");
-            for (i, (k, v)) in pairs.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                out.push('[');
-                write_json(out, k, refs);
-                out.push_str(", ");
-                write_json(out, v, refs);
-                out.push(']');
-            }
-            out.push_str("]}");
-        }
-        Value::Ref(r) => {
-            let shown = refs.repr(r);
-            let ty = refs.type_name(r);
-            out.push_str(&format!(
-                "{{\"ref\": {}, \"type\": {}}}",
-                json_string(&shown),
-                json_string(&ty)
-            ));
-        }
-        Value::Returned(oid) => out.push_str(&format!(
-            "{{\"ref\": {}, \"type\": \"pynto-cli\"}}",
-            json_string(&format!("<pynto client object #{oid}>"))
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -597,31 +445,5 @@ mod tests {
             panic!()
         };
         assert_eq!(negate_bigint(&b), int_value(1i128 << 100));
-    }
-
-    #[test]
-    fn json_escapes_and_maps_values() {
-        assert_eq!(json_string("a\"b\\c\n\u{1}é"), "\"a\\\"b\\\\c\\n\\u0001é\"");
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
-        let v = Value::Dict(vec![
-            (Value::Str("n".into()), Value::None),
-            (Value::Str("f".into()), Value::Float(9.0)),
-            (
-                Value::Str("l".into()),
-                Value::Tuple(vec![Value::Bool(false), Value::Int(-3)]),
-            ),
-            (Value::Str("b".into()), Value::Bytes(b"hi".to_vec().into())),
-            (Value::Str("x".into()), Value::Float(f64::NAN)),
-        ]);
-        assert_eq!(
-            json(&v, &mut NoRefs),
-            "{\"n\": null, \"f\": 9.0, \"l\": [false, -3], \"b\": {\"bytes_b64\": \"aGk=\"}, \"x\": {\"float\": \"nan\"}}"
-        );
-        let v = Value::Dict(vec![(Value::Int(1), Value::Str("one".into()))]);
-        assert_eq!(json(&v, &mut NoRefs), "{\"dict\": [[1, \"one\"]]}");
     }
 }

@@ -2,108 +2,11 @@
 //! `NativeHost` object on a real TCP socket), so these run without Python: results, JSON,
 //! scripted sessions, ping, bench, and every exit code.
 
-use std::io::Write;
+mod common;
+
 use std::net::TcpListener;
-use std::process::{Command, Output, Stdio};
-use std::thread;
-use std::time::Duration;
 
-use pynto_proto::Value;
-use pynto_runtime::native::{type_error, Methods, NativeHost, Object};
-use pynto_runtime::{Config, Role, Session};
-use pynto_transport::{Address, Listener};
-
-fn calc() -> Methods {
-    Methods::new("Calc")
-        .method("add", |args| match args.positional.as_slice() {
-            [Value::Int(a), Value::Int(b)] => Ok(Value::Int(a + b).into()),
-            _ => Err(type_error("add takes two ints")),
-        })
-        .method("echo", |args| {
-            Ok(args
-                .positional
-                .first()
-                .cloned()
-                .unwrap_or(Value::None)
-                .into())
-        })
-        .method_with_call("hangup", |call| {
-            call.session().close();
-            Ok(Value::None.into())
-        })
-}
-
-/// Serve a `Calc` on a fresh port; the address.
-fn rust_server(token: Option<&str>) -> String {
-    let listener = Listener::bind(&Address::parse("127.0.0.1:0").unwrap(), None).unwrap();
-    let addr = listener.local_addr();
-    let token = token.map(str::to_string);
-    thread::spawn(move || {
-        while let Ok(transport) = listener.accept() {
-            let config = Config {
-                token: token.clone(),
-                service_name: "Calc".into(),
-                ..Config::default()
-            };
-            thread::spawn(move || {
-                let root = Object::new(calc());
-                if let Ok(session) =
-                    Session::connect(transport, Role::Acceptor, NativeHost::new(), root, config)
-                {
-                    while !session.is_closed() {
-                        thread::sleep(Duration::from_millis(20));
-                    }
-                }
-            });
-        }
-    });
-    addr
-}
-
-fn pynto(args: &[&str]) -> Output {
-    pynto_with(args, &[], None)
-}
-
-fn pynto_with(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pynto"));
-    cmd.args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("start pynto");
-    let mut input = child.stdin.take().unwrap();
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).unwrap();
-    }
-    drop(input);
-    child.wait_with_output().expect("pynto ran")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-#[track_caller]
-fn expect(out: &Output, code: i32) -> (String, String) {
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    (stdout, stderr)
-}
-
-/// One `pynto: ` line on stderr.
-#[track_caller]
-fn one_line(stderr: &str, needle: &str) {
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with("pynto: "), "{stderr}");
-    assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
-}
+use common::*;
 
 #[test]
 fn call_prints_results_as_python_reprs() {
@@ -118,7 +21,7 @@ fn call_prints_results_as_python_reprs() {
     let (out, _) = expect(&pynto(&["call", &addr, "root"]), 0);
     assert_eq!(out, "<Calc (Rust object)>\n");
     let (out, _) = expect(&pynto(&["call", &addr, "dir(root)"]), 0);
-    assert_eq!(out, "['add', 'echo', 'hangup']\n");
+    assert_eq!(out, "['add', 'echo', 'hangup', 'sleep']\n");
 }
 
 #[test]
@@ -159,6 +62,11 @@ fn call_reports_remote_errors_with_exit_1() {
     one_line(&err, "NameError: name 'undefined_name' is not defined");
     let (_, err) = expect(&pynto(&["call", &addr, "modules.math"]), 1);
     one_line(&err, "only available on classic servers");
+    let (_, err) = expect(&pynto(&["call", &addr, "builtins.len([])"]), 1);
+    one_line(
+        &err,
+        "NameError: 'builtins' is only available on classic servers",
+    );
 }
 
 #[test]
@@ -166,7 +74,8 @@ fn scripted_session_continues_after_errors() {
     let addr = rust_server(None);
     let script = "x = root.add(1, 2)\nx\nroot.add('bad', 1)\nroot.add(x, 10)\nf(\n# comment\n\nhelp\nroot.echo(None)\nexit\nroot.add(5, 5)\n";
     let out = pynto_with(&["connect", &addr], &[], Some(script));
-    let (stdout, stderr) = expect(&out, 0);
+    // The session goes on after a failed line, and exits with 1 at the end because of it.
+    let (stdout, stderr) = expect(&out, 1);
     let results: Vec<&str> = stdout.lines().filter(|l| !l.starts_with(' ')).collect();
     assert_eq!(results[0], "3");
     assert_eq!(results[1], "13");
@@ -180,11 +89,26 @@ fn scripted_session_continues_after_errors() {
         "None results are not printed: {stdout}"
     );
     let errors: Vec<&str> = stderr.lines().collect();
-    assert_eq!(errors.len(), 2, "{stderr}");
+    assert_eq!(errors.len(), 3, "{stderr}");
     assert_eq!(errors[0], "TypeError: add takes two ints");
     assert!(
         errors[1].starts_with("syntax error at column 3"),
         "{stderr}"
+    );
+    assert_eq!(errors[2], "pynto: 2 of 10 lines failed");
+    // A script without failures exits with 0.
+    let out = pynto_with(
+        &["connect", &addr],
+        &[],
+        Some(
+            "root.add(1, 2)
+",
+        ),
+    );
+    assert_eq!(
+        expect(&out, 0).0,
+        "3
+"
     );
 }
 

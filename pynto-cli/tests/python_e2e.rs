@@ -97,11 +97,21 @@ fn expect(out: &Output, code: i32) -> (String, String) {
 #[ignore = "needs PYNTO_TEST_PYTHON (a Python with pynto installed)"]
 fn scripted_session_against_python() {
     let server = PythonServer::start(&[], &[]);
-    let script = "m = modules.math\nm.pow(3, 2)\ndir(m)\nm\nm.sqrt(-1)\nm.pow(2, 3)\nexit\n";
+    let script = "m = modules.math\nm.pow(3, 2)\ndir(m)\nm\nm.sqrt(-1)\nm.pow(2, 3)\nbuiltins.sorted([3, 1, 2])\nexit\n";
     let out = pynto(&["connect", &server.address], &[], Some(script));
-    let (stdout, stderr) = expect(&out, 0);
+    // A line failed: the session went on, and exits with 1 at the end.
+    let (stdout, stderr) = expect(&out, 1);
+    assert_eq!(
+        stderr.lines().last(),
+        Some("pynto: 1 of 8 lines failed"),
+        "{stderr}"
+    );
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 4, "{stdout}");
+    assert_eq!(lines.len(), 5, "{stdout}");
+    assert_eq!(
+        lines[4], "[1, 2, 3]",
+        "builtins is the server's builtins module"
+    );
     assert_eq!(lines[0], "9.0");
     assert!(
         lines[1].starts_with('[') && lines[1].contains("'pow'"),
@@ -148,11 +158,37 @@ fn call_with_and_without_json() {
         ),
         0,
     );
-    // A dict crosses by reference; its JSON form is the reference's repr and type.
-    assert!(
-        out.starts_with("{\"ref\": \"{'a': [1, 2.5, None, 'x']}\", \"type\": \"builtins.dict\"}"),
-        "{out}"
+    // A dict crosses by reference; --json prints its value (and the list inside it).
+    assert_eq!(out, "{\"a\": [1, 2.5, null, \"x\"]}\n");
+    // So do remote lists, nested ones included, and `builtins` is the server's builtins.
+    let (out, _) = expect(
+        &pynto(
+            &["call", addr, "builtins.sorted([3, 1, 2])", "--json"],
+            &[],
+            None,
+        ),
+        0,
     );
+    assert_eq!(out, "[1, 2, 3]\n");
+    let (out, _) = expect(
+        &pynto(
+            &[
+                "call",
+                addr,
+                "modules.json.loads('[{\"k\": [1, {\"n\": null}]}, [], {}, 2]')",
+                "--json",
+            ],
+            &[],
+            None,
+        ),
+        0,
+    );
+    assert_eq!(out, "[{\"k\": [1, {\"n\": null}]}, [], {}, 2]\n");
+    let (out, _) = expect(
+        &pynto(&["call", addr, "builtins.len([1, 2, 3])"], &[], None),
+        0,
+    );
+    assert_eq!(out, "3\n");
     let (out, _) = expect(
         &pynto(
             &[

@@ -59,9 +59,13 @@ pub(crate) fn to_py(py: Python<'_>, error: Error, rebuild: bool) -> PyErr {
     let h = helpers(py);
     match error {
         Error::Remote(failure) => remote(py, failure, rebuild),
-        Error::ConnectionClosed(why) => raise(py, &h.connection_closed, why),
+        Error::ConnectionClosed(why) | Error::Transport { why, .. } => {
+            raise(py, &h.connection_closed, why)
+        }
         Error::Timeout => raise(py, &h.timeout, "the call timed out".to_string()),
-        Error::Protocol(why) => raise(py, &h.protocol_error, why),
+        Error::Protocol(why)
+        | Error::Authentication(why)
+        | Error::VersionMismatch { reason: why, .. } => raise(py, &h.protocol_error, why),
         Error::Interrupted(_) => PyErr::fetch_or(py),
         Error::Overloaded(why) => raise(py, &h.protocol_error, why),
     }

@@ -203,10 +203,7 @@ impl<H: Host> Session<H> {
                     }
                     Err(e) => {
                         drop(reader);
-                        inner.close(
-                            Error::ConnectionClosed(format!("the connection broke: {e}")),
-                            None,
-                        );
+                        inner.close(Error::transport("the connection broke", &e), None);
                         continue;
                     }
                 }

@@ -12,7 +12,7 @@ use pynto_proto::{decode, encode, Hello, Message, IMPLEMENTATION, PROTOCOL_VERSI
 use pynto_transport::{FrameReader, FrameWriter, TransportError};
 
 use crate::config::Config;
-use crate::error::Error;
+use crate::error::{Error, AUTHENTICATION_FAILED, VERSION_MISMATCH};
 use crate::housekeeper::{self, Shutter};
 use crate::session::{message_name, transport_error, Role};
 
@@ -69,7 +69,7 @@ fn exchange(
         let _ = send(&Message::Goodbye {
             reason: reason.clone(),
         });
-        Error::Protocol(reason)
+        reason
     };
     if role == Role::Connector {
         send(&Message::Hello(hello.clone()))?;
@@ -86,33 +86,43 @@ fn exchange(
                 "the connection broke during the handshake: {e}"
             )))
         }
+        // TLS 1.3 checks a client's certificate after the dial: its refusal arrives here.
+        Err(e @ TransportError::Tls(_)) => {
+            return Err(Error::Authentication(format!(
+                "the TLS handshake failed: {e}"
+            )))
+        }
         // Bytes that are not a frame within this side's limits (e.g. a client of another protocol).
         Err(e) => {
-            return Err(refuse(format!(
+            return Err(Error::Protocol(refuse(format!(
                 "the peer's first frame is not a Hello: {e}"
-            )))
+            ))))
         }
     };
     let peer = match decode(&frame, &config.limits) {
         Ok(Message::Hello(peer)) => peer,
-        Ok(Message::Goodbye { reason }) => {
-            return Err(Error::Protocol(format!(
-                "the peer refused the connection: {reason}"
-            )))
-        }
+        Ok(Message::Goodbye { reason }) => return Err(Error::refused_by_peer(&reason)),
         Ok(other) => {
-            return Err(refuse(format!(
+            return Err(Error::Protocol(refuse(format!(
                 "expected Hello first, got {}",
                 message_name(&other)
-            )))
+            ))))
         }
-        Err(e) => return Err(refuse(format!("the peer's Hello is malformed: {e}"))),
+        Err(e) => {
+            return Err(Error::Protocol(refuse(format!(
+                "the peer's Hello is malformed: {e}"
+            ))))
+        }
     };
     if peer.protocol != PROTOCOL_VERSION {
-        return Err(refuse(format!(
-            "protocol version mismatch: this side speaks pynto protocol {PROTOCOL_VERSION} ({IMPLEMENTATION}), the peer speaks {} ({})",
-            peer.protocol, peer.implementation
-        )));
+        return Err(Error::VersionMismatch {
+            ours: PROTOCOL_VERSION,
+            theirs: Some(peer.protocol),
+            reason: refuse(format!(
+                "{VERSION_MISMATCH}: this side speaks pynto protocol {PROTOCOL_VERSION} ({IMPLEMENTATION}), the peer speaks {} ({})",
+                peer.protocol, peer.implementation
+            )),
+        });
     }
     if role == Role::Acceptor {
         if let Some(expected) = &config.token {
@@ -123,7 +133,9 @@ fn exchange(
                 } else {
                     "wrong token"
                 };
-                return Err(refuse(format!("authentication failed: {why}")));
+                return Err(Error::Authentication(refuse(format!(
+                    "{AUTHENTICATION_FAILED}: {why}"
+                ))));
             }
         }
         send(&Message::Hello(hello))?;
@@ -133,9 +145,5 @@ fn exchange(
 
 /// Compare secrets without an early exit that would leak how much matched.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = (a.len() ^ b.len()) as u8 | u8::from(a.len() != b.len());
-    for (i, x) in a.iter().enumerate() {
-        diff |= x ^ b.get(i).copied().unwrap_or(0);
-    }
-    diff == 0
+    bool::from(subtle::ConstantTimeEq::ct_eq(a, b))
 }

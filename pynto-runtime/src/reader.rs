@@ -106,13 +106,7 @@ pub(crate) fn read_one<H: Host>(inner: &Arc<Inner<H>>, reader: &mut dyn FrameRea
             )
         }
         Err(e @ (TransportError::Io(_) | TransportError::Torn)) => {
-            return closed(
-                inner,
-                (
-                    Error::ConnectionClosed(format!("the connection broke: {e}")),
-                    None,
-                ),
-            )
+            return closed(inner, (Error::transport("the connection broke", &e), None))
         }
         Err(e) => return closed(inner, protocol(format!("the peer sent a bad frame: {e}"))),
     };

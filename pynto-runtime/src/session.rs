@@ -278,10 +278,9 @@ impl Core {
     /// transport (the reader then closes the session with this reason); the error for the
     /// writer.
     fn break_off(&self, e: TransportError) -> Error {
+        let why = format!("the transport failed: {e}");
+        self.broken.lock().get_or_insert(why);
         let error = transport_error(e);
-        if let Error::ConnectionClosed(why) = &error {
-            self.broken.lock().get_or_insert_with(|| why.clone());
-        }
         self.shut_transport();
         error
     }
@@ -424,7 +423,7 @@ impl ReleaseSink for Core {
 }
 
 pub(crate) fn transport_error(e: TransportError) -> Error {
-    Error::ConnectionClosed(format!("the transport failed: {e}"))
+    Error::transport("the transport failed", &e)
 }
 
 impl<H: Host> Session<H> {

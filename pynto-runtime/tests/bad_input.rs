@@ -305,7 +305,11 @@ fn a_hello_with_another_protocol_version_is_refused_with_both_versions_named() {
     );
     assert_eq!(
         session.join().unwrap().err(),
-        Some(Error::Protocol(expected.clone()))
+        Some(Error::VersionMismatch {
+            ours: PROTOCOL_VERSION,
+            theirs: Some(2),
+            reason: expected.clone()
+        })
     );
     assert_eq!(peer.expect_goodbye(), expected);
 
@@ -328,8 +332,13 @@ fn a_hello_with_another_protocol_version_is_refused_with_both_versions_named() {
         .unwrap()
         .err()
         .expect("the session refuses version 7");
-    let Error::Protocol(why) = &err else {
-        panic!("expected a protocol error, got {err:?}")
+    let Error::VersionMismatch {
+        ours: PROTOCOL_VERSION,
+        theirs: Some(7),
+        reason: why,
+    } = &err
+    else {
+        panic!("expected a version mismatch, got {err:?}")
     };
     assert!(
         why.contains(&format!("pynto protocol {PROTOCOL_VERSION}"))
@@ -429,12 +438,16 @@ fn a_wrong_or_missing_token_fails_authentication_and_the_right_one_works() {
             let refusal = format!("authentication failed: {why}");
             assert_eq!(
                 client.err(),
-                Some(Error::Protocol(format!(
+                Some(Error::Authentication(format!(
                     "the peer refused the connection: {refusal}"
                 ))),
                 "tcp: {tcp}"
             );
-            assert_eq!(server.err(), Some(Error::Protocol(refusal)), "tcp: {tcp}");
+            assert_eq!(
+                server.err(),
+                Some(Error::Authentication(refusal)),
+                "tcp: {tcp}"
+            );
         }
         let (a, b) = transports(tcp);
         let (client, server) = try_connect(

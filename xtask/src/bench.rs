@@ -3,7 +3,7 @@
 //! This prepares what the run needs and hands over to the driver `bench/run.py`:
 //! - `target/venv` with pynto (built with maturin only when `import pynto` fails there),
 //! - `target/bench-venv` with RPyC 6 from PyPI (a separate virtualenv, so pynto's stays clean),
-//! - the Rust floor, `cargo build --release -p pynto-tests --example floor`.
+//! - the Rust floor, `cargo build --release -p pynto-bench --bin floor`.
 //!
 //! The driver runs every scenario pinned to one core and unpinned, and writes
 //! `target/bench/results.jsonl` and `docs/benchmarks.md`.
@@ -19,7 +19,7 @@ pub const SCENARIOS: &[&str] = &[
 ];
 
 /// The scenario xtask runs itself: the Rust-to-Rust null call against the raw floor
-/// (`tests/examples/rust_null_call.rs`); the others are `bench/run.py`'s.
+/// (`bench/rust_null_call.rs`); the others are `bench/run.py`'s.
 const RUST_SCENARIO: &str = "R1";
 
 /// What RPyC the comparison uses (pip requirement).
@@ -139,8 +139,8 @@ fn rust_scenario(ctx: &Ctx, quick: bool, doc: Option<&Path>) -> Result<(), Failu
         "build",
         "--release",
         "-p",
-        "pynto-tests",
-        "--example",
+        "pynto-bench",
+        "--bin",
         "rust_null_call",
     ]))
     .map_err(|e| Failure::Message(format!("xtask bench: cannot build rust_null_call: {e}")))?;
@@ -148,7 +148,7 @@ fn rust_scenario(ctx: &Ctx, quick: bool, doc: Option<&Path>) -> Result<(), Failu
         .map(PathBuf::from)
         .unwrap_or_else(|| ctx.root.join("target"));
     let n = if quick { "5000" } else { "50000" };
-    let output = Command::new(target.join("release/examples/rust_null_call"))
+    let output = Command::new(target.join("release/rust_null_call"))
         .args(["run", "--n", n])
         .output()
         .map_err(|e| Failure::Message(format!("xtask bench: cannot run rust_null_call: {e}")))?;
@@ -165,7 +165,7 @@ fn rust_scenario(ctx: &Ctx, quick: bool, doc: Option<&Path>) -> Result<(), Failu
         text.push_str(&format!(
             "\n## R1: Rust to Rust\n\nA Rust client calls `root.f()` on a Rust server (the runtime's native host), against a \
              32-byte echo over the same socket kind, {n} round trips each, medians (p99) in microseconds, \
-             in one run (`tests/examples/rust_null_call.rs`).\n\n{table}"
+             in one run (`bench/rust_null_call.rs`).\n\n{table}"
         ));
         std::fs::write(doc, text).map_err(|e| {
             Failure::Message(format!("xtask bench: cannot write {}: {e}", doc.display()))
@@ -245,15 +245,8 @@ fn build_floor(ctx: &Ctx) -> Result<PathBuf, Failure> {
         .map(PathBuf::from)
         .map(|p| if p.is_absolute() { p } else { ctx.root.join(p) })
         .unwrap_or_else(|| ctx.root.join("target"));
-    let floor = target.join("release/examples/floor");
-    let mut cmd = ctx.cargo(&[
-        "build",
-        "--release",
-        "-p",
-        "pynto-tests",
-        "--example",
-        "floor",
-    ]);
+    let floor = target.join("release/floor");
+    let mut cmd = ctx.cargo(&["build", "--release", "-p", "pynto-bench", "--bin", "floor"]);
     match run(&mut cmd) {
         Ok(()) => Ok(floor),
         // The floor needs only std, but its crate depends on the runtime: while that is mid-edit

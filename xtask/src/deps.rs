@@ -22,11 +22,21 @@ pub const ALLOWED_INTERNAL: &[(&str, &[&str])] = &[
         "pynto-tests",
         &["pynto-proto", "pynto-transport", "pynto-runtime"],
     ),
+    (
+        "pynto-bench",
+        &["pynto-proto", "pynto-transport", "pynto-runtime"],
+    ),
     ("xtask", &[]),
 ];
 
-/// Packages that may have `serde` as a normal dependency: only pynto-proto derives serde.
-pub const SERDE_ALLOWED: &[&str] = &["pynto-proto", "xtask"];
+/// Packages that may have `serde` or `serde_json` as a normal dependency. Only pynto-proto
+/// derives serde (serialization stops at the wire types); pynto-cli builds `serde_json` values
+/// for its `--json` output (a user-facing output format, not an IPC boundary: it derives
+/// nothing). ARCHITECTURE.md says why.
+pub const SERDE_ALLOWED: &[&str] = &["pynto-proto", "pynto-cli", "xtask"];
+
+/// The crates [`SERDE_ALLOWED`] governs.
+pub const SERDE_CRATES: &[&str] = &["serde", "serde_json"];
 
 /// One dependency edge of a package.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -130,13 +140,13 @@ pub fn check(packages: &[Package]) -> Vec<(String, String)> {
                     dep.name
                 ));
             }
-            if dep.name == "serde"
+            if SERDE_CRATES.contains(&dep.name.as_str())
                 && matches!(dep.kind.as_deref(), None | Some("normal"))
                 && !SERDE_ALLOWED.contains(&pkg.name.as_str())
             {
                 report(format!(
-                    "`{}` depends on `serde`; only pynto-proto derives serde",
-                    pkg.name
+                    "`{}` depends on `{}`; only pynto-proto derives serde (and pynto-cli writes JSON output)",
+                    pkg.name, dep.name
                 ));
             }
         }
@@ -235,6 +245,28 @@ mod tests {
         let problems = check(&ws);
         assert_eq!(problems.len(), 1);
         assert!(problems[0].1.contains("only pynto-proto derives serde"));
+    }
+
+    #[test]
+    fn serde_json_only_where_allowed() {
+        let mut ws = good_workspace();
+        ws[2].deps.push(Dep {
+            name: "serde_json".into(),
+            kind: None,
+        });
+        let problems = check(&ws);
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].1.contains("depends on `serde_json`"));
+        let mut ws = good_workspace();
+        for pkg in &mut ws {
+            if pkg.name == "pynto-cli" {
+                pkg.deps.push(Dep {
+                    name: "serde_json".into(),
+                    kind: None,
+                });
+            }
+        }
+        assert!(check(&ws).is_empty());
     }
 
     #[test]

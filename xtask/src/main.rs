@@ -6,6 +6,7 @@ mod bench;
 mod deps;
 mod docs;
 mod json;
+mod layout;
 mod soak;
 mod tidy;
 mod variants;
@@ -21,7 +22,7 @@ usage: cargo xtask <command>
 
 commands:
   test-all           fmt check, clippy, tests, tidy, then the Python tests (if pynto-py/pyproject.toml exists)
-  tidy               module docs, dependency rules, protocol-doc coverage
+  tidy               module docs, dependency rules, protocol-doc coverage, file lengths, code map
   fuzz [--seconds N] run the cargo-fuzz target `decode` of pynto-proto for N seconds (default 60)
   demo               build pynto into target/venv, start a classic server, run the tour against it
   wheel [--install]  build the release wheel (manylinux, stripped) and the sdist into target/wheels;
@@ -242,7 +243,11 @@ fn test_all(ctx: &Ctx) -> Result<(), Failure> {
 
 fn tidy_step(ctx: &Ctx) -> Result<(), String> {
     println!("$ cargo xtask tidy");
-    let problems = tidy::run(&ctx.root, &ctx.cargo);
+    let report = tidy::run(&ctx.root, &ctx.cargo);
+    for note in &report.notes {
+        println!("tidy: note: {}: {}", note.file, note.reason);
+    }
+    let problems = report.problems;
     if problems.is_empty() {
         println!("tidy: all checks passed");
         return Ok(());
@@ -406,7 +411,7 @@ fn interop_step(ctx: &Ctx) -> Result<(), String> {
         .map(PathBuf::from)
         .unwrap_or_else(|| ctx.root.join("target"));
     run(Command::new(&python)
-        .arg("pynto-runtime/examples/run_examples.py")
+        .arg("tests/interop/run_examples.py")
         .arg(target.join("debug/examples"))
         .current_dir(&ctx.root)
         .env("VIRTUAL_ENV", &venv)

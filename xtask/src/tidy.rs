@@ -1,9 +1,10 @@
-//! `cargo xtask tidy`: repository hygiene checks (module docs, dependency rules, protocol doc).
+//! `cargo xtask tidy`: repository hygiene checks (module docs, dependency rules, protocol doc,
+//! file lengths and the ARCHITECTURE.md code map; the last two are in `layout.rs`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::{deps, json, variants};
+use crate::{deps, json, layout, variants};
 
 /// The crate directories whose `.rs` files must start with a `//!` line.
 pub const CRATE_DIRS: &[&str] = &[
@@ -14,6 +15,7 @@ pub const CRATE_DIRS: &[&str] = &[
     "pynto-cli",
     "xtask",
     "tests",
+    "bench",
 ];
 
 /// The protocol enums that docs/protocol.md must cover: (source file, enum name).
@@ -32,13 +34,57 @@ pub struct Problem {
     pub reason: String,
 }
 
-/// Runs every tidy check from workspace root `root`; returns all problems found.
-pub fn run(root: &Path, cargo: &str) -> Vec<Problem> {
-    let mut problems = Vec::new();
-    check_module_docs(root, &mut problems);
-    check_dependencies(root, cargo, &mut problems);
-    check_protocol_doc(root, &mut problems);
-    problems
+pub const ARCHITECTURE_DOC: &str = "ARCHITECTURE.md";
+
+/// What tidy found: problems fail the check, notes are only reported.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub problems: Vec<Problem>,
+    pub notes: Vec<Problem>,
+}
+
+/// Runs every tidy check from workspace root `root`.
+pub fn run(root: &Path, cargo: &str) -> Report {
+    let mut report = Report::default();
+    check_module_docs(root, &mut report.problems);
+    check_dependencies(root, cargo, &mut report.problems);
+    check_protocol_doc(root, &mut report.problems);
+    check_layout(root, &mut report);
+    report
+}
+
+/// File lengths and the code map, over every `.rs` and `.py` file of the crate directories.
+fn check_layout(root: &Path, report: &mut Report) {
+    let files = layout::source_files(root, CRATE_DIRS, skip_dir);
+    let mut texts = Vec::with_capacity(files.len());
+    for file in &files {
+        match fs::read_to_string(root.join(file)) {
+            Ok(text) => texts.push((file.clone(), text)),
+            Err(e) => report.problems.push(Problem {
+                file: file.clone(),
+                reason: format!("cannot read: {e}"),
+            }),
+        }
+    }
+    let mut findings = layout::check_lengths(&texts);
+    match fs::read_to_string(root.join(ARCHITECTURE_DOC)) {
+        Ok(doc) => findings.extend(layout::check_map(&doc, &files)),
+        Err(e) => report.problems.push(Problem {
+            file: ARCHITECTURE_DOC.into(),
+            reason: format!("cannot read ({e}); its code map must name every source file"),
+        }),
+    }
+    for finding in findings {
+        let item = Problem {
+            file: finding.file,
+            reason: finding.reason,
+        };
+        if finding.fail {
+            report.problems.push(item);
+        } else {
+            report.notes.push(item);
+        }
+    }
 }
 
 fn rel(root: &Path, path: &Path) -> String {

@@ -10,7 +10,7 @@ use pynto_runtime::Error;
 use crate::connection::{self, ConnectArgs};
 use crate::exit::{short_type, CliError, Code};
 use crate::expr::{self, EvalError, Evaluator, Obj};
-use crate::render::json_string;
+use crate::json;
 
 /// Evaluate `source` on the server and print the result.
 pub fn run(args: &ConnectArgs, source: &str, json: bool) -> Result<(), CliError> {
@@ -59,10 +59,11 @@ fn json_error(e: &CliError) -> String {
         .map(|t| t.strip_prefix("remote traceback:\n").unwrap_or(t))
         .unwrap_or("");
     let (ty, message) = summary.split_once(": ").unwrap_or(("Error", summary));
-    format!(
-        "{{\"error\": {{\"type\": {}, \"message\": {}, \"traceback\": {}}}}}",
-        json_string(short_type(ty)),
-        json_string(message),
-        json_string(traceback)
-    )
+    json::write(&serde_json::json!({
+        "error": {
+            "type": short_type(ty),
+            "message": message,
+            "traceback": traceback,
+        }
+    }))
 }

@@ -1,21 +1,33 @@
-//! `pynto connect ADDRESS`: an interactive session. With a terminal it has line editing and a
-//! history in `$HOME/.pynto_history`; otherwise it reads statements from standard input, one
-//! per line, without a prompt (scripted sessions).
+//! `pynto connect ADDRESS`: an interactive session. With a terminal it has line editing, Tab
+//! completion of names (attributes come from the peer's `dir()`), a history in
+//! `$HOME/.pynto_history`, and Ctrl-C that cancels the running call and keeps the session;
+//! otherwise it reads statements from standard input, one per line, without a prompt
+//! (scripted sessions).
 //!
 //! Results go to standard output (`None` is not printed, nor are assignments), errors to
 //! standard error; a remote or evaluation error leaves the session open. The session ends at
-//! `exit`, `quit` or end of input, or with exit code 6/7 when the connection breaks.
+//! `exit`, `quit` or end of input, or with exit code 6/7 when the connection breaks. A scripted
+//! session in which a line failed exits with 1 after its last line.
 
+use std::cell::RefCell;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
+use std::rc::Rc;
 
 use pynto_proto::Value;
 use pynto_runtime::Error;
+use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::history::DefaultHistory;
+use rustyline::validate::Validator;
+use rustyline::{CompletionType, Editor, Helper};
 
 use crate::connection::{self, ConnectArgs};
-use crate::exit::{format_failure, CliError};
+use crate::exit::{format_failure, CliError, Code};
 use crate::expr::{self, EvalError, Evaluator, Obj};
+use crate::interrupt;
 
 const HELP: &str = "\
 Statements (several per line with ';'):
@@ -24,37 +36,53 @@ Statements (several per line with ';'):
 Expressions:
   root                  the server's root object (its service)
   modules.NAME          classic servers: import NAME there (also modules[\"os.path\"])
+  builtins              classic servers: the server's builtins module (builtins.sorted(x))
   a.b.c, f(1, k=2), x[0], x[\"k\"]
   literals              1, -2, 0xff, 1.5, 2j, 'text', b'bytes', [..], (..,), {..}, {k: v}, None, True, False
   dir(x), repr(x), str(x), len(x)
+Keys: Tab completes names and attributes; Ctrl-C cancels the running call; Ctrl-D leaves.
 Commands: help, exit, quit (or end of input).";
 
 /// What the loop does after a line.
 enum Flow {
+    /// The line ran.
     Continue,
+    /// The line failed (syntax, evaluation, remote error, Ctrl-C); the session goes on.
+    Failed,
+    /// `exit` or `quit`.
     Exit,
 }
 
 /// Run the session.
 pub fn run(args: &ConnectArgs) -> Result<(), CliError> {
     let session = connection::open(args)?;
-    let mut eval = Evaluator::new(session.clone()).map_err(|e| CliError::runtime(&e))?;
+    let eval = Evaluator::new(session.clone()).map_err(|e| CliError::runtime(&e))?;
     let result = if std::io::stdin().is_terminal() {
-        interactive(&mut eval, &args.address)
+        interactive(eval, &args.address)
     } else {
-        scripted(&mut eval)
+        scripted(eval)
     };
     session.close();
     result
 }
 
-fn scripted(eval: &mut Evaluator) -> Result<(), CliError> {
+fn scripted(mut eval: Evaluator) -> Result<(), CliError> {
     let stdin = std::io::stdin();
+    let (mut lines, mut failed) = (0, 0);
     for line in stdin.lock().lines() {
         let line = line.map_err(|e| CliError::usage(format!("cannot read standard input: {e}")))?;
-        if let Flow::Exit = handle(eval, &line)? {
-            break;
+        lines += 1;
+        match handle(&mut eval, &line)? {
+            Flow::Continue => {}
+            Flow::Failed => failed += 1,
+            Flow::Exit => break,
         }
+    }
+    if failed > 0 {
+        return Err(CliError::new(
+            Code::Failed,
+            format!("{failed} of {lines} lines failed"),
+        ));
     }
     Ok(())
 }
@@ -63,33 +91,67 @@ fn history_path() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".pynto_history"))
 }
 
-fn interactive(eval: &mut Evaluator, address: &str) -> Result<(), CliError> {
-    let Ok(mut editor) = rustyline::DefaultEditor::new() else {
+/// The line editor's helper: Tab completion through the evaluator.
+struct Names(Rc<RefCell<Evaluator>>);
+
+impl Completer for Names {
+    type Candidate = String;
+
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _ctx: &rustyline::Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<String>)> {
+        Ok(self.0.borrow_mut().complete(line, pos))
+    }
+}
+
+impl Hinter for Names {
+    type Hint = String;
+}
+
+impl Highlighter for Names {}
+
+impl Validator for Names {}
+
+impl Helper for Names {}
+
+fn interactive(eval: Evaluator, address: &str) -> Result<(), CliError> {
+    let config = rustyline::Config::builder()
+        .completion_type(CompletionType::List)
+        .build();
+    let Ok(mut editor) = Editor::<Names, DefaultHistory>::with_config(config) else {
         return scripted(eval);
     };
     let history = history_path();
     if let Some(path) = &history {
         let _ = editor.load_history(path);
     }
-    let names = if eval.classic() {
-        "root, modules"
+    let (names, kind) = if eval.classic() {
+        ("root, modules, builtins", "classic server".to_string())
     } else {
-        "root"
-    };
-    let kind = if eval.classic() {
-        "classic server".to_string()
-    } else {
-        format!("service {:?}", eval.session().peer_hello().service)
+        (
+            "root",
+            format!("service {:?}", eval.session().peer_hello().service),
+        )
     };
     eprintln!("pynto: connected to {address} ({kind}). Names: {names}. Type help for help, exit to leave.");
+    let eval = Rc::new(RefCell::new(eval));
+    eval.borrow_mut().set_interrupt(interrupt::check);
+    interrupt::install();
+    editor.set_helper(Some(Names(Rc::clone(&eval))));
     let result = loop {
+        // A Ctrl-C that came after the last call ended is not meant for the next one; one
+        // that comes after Enter is.
+        interrupt::clear();
         match editor.readline("pynto> ") {
             Ok(line) => {
                 if !line.trim().is_empty() {
                     let _ = editor.add_history_entry(line.as_str());
                 }
-                match handle(eval, &line) {
-                    Ok(Flow::Continue) => {}
+                match handle(&mut eval.borrow_mut(), &line) {
+                    Ok(Flow::Continue | Flow::Failed) => {}
                     Ok(Flow::Exit) => break Ok(()),
                     Err(e) => break Err(e),
                 }
@@ -120,7 +182,7 @@ fn handle(eval: &mut Evaluator, line: &str) -> Result<Flow, CliError> {
         Ok(program) => program,
         Err(e) => {
             eprintln!("{e}");
-            return Ok(Flow::Continue);
+            return Ok(Flow::Failed);
         }
     };
     let shown = eval.run(&program).and_then(|outcome| match outcome {
@@ -134,16 +196,25 @@ fn handle(eval: &mut Evaluator, line: &str) -> Result<Flow, CliError> {
         Ok(Some(text)) => {
             println!("{text}");
             let _ = std::io::stdout().flush();
+            Ok(Flow::Continue)
         }
-        Ok(None) => {}
-        Err(EvalError::Local(message)) => eprintln!("{message}"),
+        Ok(None) => Ok(Flow::Continue),
+        Err(EvalError::Local(message)) => {
+            eprintln!("{message}");
+            Ok(Flow::Failed)
+        }
         Err(EvalError::Runtime(Error::Remote(failure))) => {
-            eprintln!("{}", format_failure(&failure))
+            eprintln!("{}", format_failure(&failure));
+            Ok(Flow::Failed)
         }
-        Err(EvalError::Runtime(e @ (Error::Interrupted(_) | Error::Overloaded(_)))) => {
-            eprintln!("{e}")
+        Err(EvalError::Runtime(Error::Interrupted(why))) => {
+            eprintln!("{why}");
+            Ok(Flow::Failed)
         }
-        Err(EvalError::Runtime(e)) => return Err(CliError::runtime(&e)),
+        Err(EvalError::Runtime(e @ Error::Overloaded(_))) => {
+            eprintln!("{e}");
+            Ok(Flow::Failed)
+        }
+        Err(EvalError::Runtime(e)) => Err(CliError::runtime(&e)),
     }
-    Ok(Flow::Continue)
 }

@@ -1,7 +1,7 @@
 """Drive the `serve_rust_object` example from Python: a Python client of a Rust object.
 
     cargo build -p pynto-runtime --example serve_rust_object
-    python pynto-runtime/examples/python_client.py target/debug/examples/serve_rust_object
+    python tests/interop/python_client.py target/debug/examples/serve_rust_object
 
 Starts the Rust server (the path in argv[1]), connects with pynto, calls ``add``, and passes a
 Python callback to ``notify``, checking it ran n times, in order, on the calling thread (the

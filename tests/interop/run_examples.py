@@ -1,4 +1,5 @@
-"""Run the Rust examples against real Python peers (called by `cargo xtask test-all`).
+"""Run the runtime's Rust examples (pynto-runtime/examples) against real Python peers (called by
+`cargo xtask test-all`'s interop step).
 
 Usage: python run_examples.py EXAMPLES_DIR
 """
