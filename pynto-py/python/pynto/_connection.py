@@ -82,6 +82,9 @@ class Connection(_pynto.Connection):
         self._service: Any = None
         self._on_close: list = []
         self._ended = threading.Lock()
+        # Set once the end-of-life hooks have run; `_ending` is the thread running them.
+        self._ended_done = threading.Event()
+        self._ending: int | None = None
         self.process: subprocess.Popen | None = None
         self._root_lock = threading.Lock()
         # The event loop that runs `async def` methods of this side's service (pynto.aio).
@@ -147,14 +150,22 @@ class Connection(_pynto.Connection):
         closed; ``close()`` calls it too, so its hooks have run when it returns). Runs the
         service's ``on_disconnect`` and the close hooks exactly once."""
         if not self._ended.acquire(blocking=False):
+            # Another thread runs them: wait until they are done (unless a hook closes its
+            # own connection, on the thread running the hooks).
+            if self._ending != threading.get_ident():
+                self._ended_done.wait()
             return
-        hooks, self._on_close = self._on_close, []
-        self._disconnect_service()
-        for hook in hooks:
-            try:
-                hook()
-            except Exception:
-                log.exception("pynto: a close hook failed for %r", self)
+        self._ending = threading.get_ident()
+        try:
+            hooks, self._on_close = self._on_close, []
+            self._disconnect_service()
+            for hook in hooks:
+                try:
+                    hook()
+                except Exception:
+                    log.exception("pynto: a close hook failed for %r", self)
+        finally:
+            self._ended_done.set()
 
     def _disconnect_service(self) -> None:
         """Run this side's service's ``on_disconnect``, if a service is bound and nobody ran it
