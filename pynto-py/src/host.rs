@@ -152,7 +152,7 @@ impl Host for PyHost {
             match outcome {
                 Ok(result) => boxing::to_value(&self.state, &result, boxer, Mode::Result)
                     .map_err(|e| errors::failure(py, &e)),
-                Err(e) => Err(errors::failure(py, &e)),
+                Err(e) => Err(errors::served(py, &e, self.state.policy.classic)),
             }
         })
         .unwrap_or_else(|| {
@@ -164,8 +164,9 @@ impl Host for PyHost {
         })
     }
 
-    fn on_close(&self, _session: &Session<Self>) {
+    fn on_close(&self, session: &Session<Self>) {
         crate::interp::with_python(|py| {
+            crate::connection::log_closed(py, session);
             if let Some(conn) = self
                 .state
                 .connection

@@ -17,7 +17,7 @@ from typing import Any
 from . import _connection, aio
 from ._async import AsyncResult, async_, timed
 from ._connection import TLS, Connection, connect, connect_subprocess, connect_thread
-from ._errors import AccessDenied, ConnectionClosed, ProtocolError, RemoteError, Timeout
+from ._errors import AccessDenied, AuthenticationError, ConnectionClosed, ProtocolError, RemoteError, Timeout
 from ._pynto import PROTOCOL_VERSION, BoundMethod, Proxy, _mark_exiting, is_proxy
 from ._server import Server, serve_stdio
 from ._service import ClassicService, Service, exposed
@@ -27,6 +27,7 @@ __all__ = [
     "TLS",
     "AccessDenied",
     "AsyncResult",
+    "AuthenticationError",
     "BoundMethod",
     "ClassicService",
     "Connection",

@@ -19,6 +19,7 @@ __all__ = [
     "connect_thread_pair",
     "is_proxy",
     "_mark_exiting",
+    "_set_service_exception_level",
     "PROTOCOL_VERSION",
 ]
 
@@ -145,6 +146,7 @@ class Server:
 
 def is_proxy(obj: object) -> bool: ...
 def _mark_exiting() -> None: ...
+def _set_service_exception_level(level: int) -> None: ...
 def connect_address(
     cls: type[Connection],
     address: str,

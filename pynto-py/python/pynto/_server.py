@@ -41,7 +41,8 @@ class Server:
             address = f"unix://{os.fspath(unix)}"
         else:
             scheme = "tls" if tls is not None else "tcp"
-            address = f"{scheme}://{host}:{int(port)}"
+            bracketed = f"[{host}]" if ":" in host and not host.startswith("[") else host
+            address = f"{scheme}://{bracketed}:{int(port)}"
         if tls is not None and (tls.cert is None or tls.key is None):
             raise ValueError("a TLS server needs tls=pynto.TLS(cert=..., key=...)")
         self._raw = _pynto.Server(
@@ -84,9 +85,8 @@ class Server:
         policy = policy_for(instance, **self._policy_options)
         try:
             conn = accepted.open(Connection, instance, policy, token=self.token, service_name=_service_name(instance))
-        except (ProtocolError, ConnectionError, OSError) as exc:
-            log.warning("pynto: refused a connection from %s: %s", accepted.peer, exc)
-            return
+        except (ProtocolError, ConnectionError, OSError):
+            return  # logged by the compiled side (pynto.connection)
         with self._lock:
             if self._closed.is_set():
                 conn.close()
@@ -94,7 +94,6 @@ class Server:
             self._connections.add(conn)
         conn._on_close.append(lambda: self._forget(conn))
         conn._loop = self._loop
-        log.info("pynto: connection from %s", accepted.peer)
         try:
             _bind(conn, instance)
         except Exception:
