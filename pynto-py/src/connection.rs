@@ -359,6 +359,12 @@ pub(crate) fn connect_address<'py>(
         }
         Err(dial::Failed::Session(e)) => {
             log_opened(py, Role::Connector, &addr.to_string(), Some(&e));
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                // The handshake was cut short by `timeout`.
+                return Err(pyo3::exceptions::PyTimeoutError::new_err(format!(
+                    "cannot connect to {addr}: {e}"
+                )));
+            }
             return Err(dial::handshake_error(
                 py,
                 &addr,

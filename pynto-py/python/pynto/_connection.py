@@ -70,6 +70,11 @@ class _Modules:
             return False
         return True
 
+    def __dir__(self) -> list[str]:
+        """The top-level modules the peer has imported (for completion in consoles)."""
+        loaded = self._conn._classic().getmodule("sys").modules
+        return sorted({name.partition(".")[0] for name in list(loaded)})
+
     def __repr__(self) -> str:
         return f"<modules of {self._conn.peer}>"
 
