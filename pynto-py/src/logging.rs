@@ -70,7 +70,8 @@ pub(crate) fn service_exception(py: Python<'_>, err: &PyErr) {
         return;
     };
     let kwargs = PyDict::new(py);
-    if kwargs.set_item("exc_info", err.value(py)).is_ok() {
+    let exc_info = (err.get_type(py), err.value(py), err.traceback(py));
+    if kwargs.set_item("exc_info", exc_info).is_ok() {
         let message = format!(
             "a service raised {}",
             err.get_type(py)

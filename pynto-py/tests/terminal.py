@@ -42,17 +42,24 @@ class Terminal:
         self.output += data.decode("utf-8", "replace").replace("\r\n", "\n")
         return True
 
-    def expect(self, pattern: str, timeout: float = 20.0) -> re.Match:
-        """Wait until the output since the start matches `pattern` (a regex); return the match."""
+    def expect(self, pattern: str, timeout: float = 20.0, since: int = 0) -> re.Match:
+        """Wait until the output from `since` (default: the start) matches `pattern` (a regex);
+        return the match."""
         deadline = time.monotonic() + timeout
         while True:
-            match = re.search(pattern, self.output)
+            match = re.compile(pattern).search(self.output, since)
             if match:
                 return match
             left = deadline - time.monotonic()
             if left <= 0 or (not self._read_some(min(left, 0.5)) and self.proc.poll() is not None
                              and not self._read_some(0.1)):
                 raise AssertionError(f"{pattern!r} not seen; the terminal shows:\n{self.output}")
+
+    def end_input(self, prompt: str = ">>> ") -> None:
+        """Wait for the next `prompt` after the last output seen, then type Ctrl-D. (Typed
+        earlier, it could be discarded while readline sets the terminal up.)"""
+        self.expect(re.escape(prompt) + "$", since=max(0, self.mark() - len(prompt)))
+        self.send("\x04")
 
     def send(self, text: str) -> None:
         os.write(self.master, text.encode())

@@ -155,7 +155,7 @@ def test_interact_is_a_console_on_the_server(classic_server):
         term.expect(r"\b42\n")
         term.line("1 / 0")
         term.expect("ZeroDivisionError: division by zero")
-        term.send("\x04")  # Ctrl-D ends the console, not the client
+        term.end_input()  # Ctrl-D ends the console, not the client
         term.expect("CLIENT DONE")
         assert term.wait() == 0
 
