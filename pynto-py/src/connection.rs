@@ -282,9 +282,61 @@ fn transport_error(py: Python<'_>, e: pynto_transport::TransportError) -> PyErr 
     }
 }
 
+/// Dial and greet on a pool thread while this thread waits, checking for signals (Ctrl-C)
+/// and the deadline.
+#[allow(clippy::too_many_arguments)]
+fn wait_for_dial(
+    py: Python<'_>,
+    addr: &Address,
+    tls: Option<TlsClient>,
+    deadline: Option<Instant>,
+    limit: Option<Duration>,
+    host: Arc<PyHost>,
+    root: Arc<Py<PyAny>>,
+    config: Config,
+) -> PyResult<dial::Outcome> {
+    let (tx, rx) = mpsc::sync_channel(1);
+    let dial_addr = addr.clone();
+    pynto_runtime::spawn(Box::new(move || {
+        let outcome = dial::dial_and_greet(&dial_addr, tls.as_ref(), deadline, host, root, config);
+        if let Err(mpsc::TrySendError::Disconnected(dial::Outcome {
+            result: Ok(session),
+            ..
+        })) = tx.try_send(outcome)
+        {
+            // The caller gave up (Ctrl-C or its deadline): nobody will use this one.
+            session.close();
+        }
+    }));
+    // A mutex so the receiver can be used with the GIL released (it is not `Sync`).
+    let rx = parking_lot::Mutex::new(rx);
+    loop {
+        match py.detach(|| rx.lock().recv_timeout(Duration::from_millis(50))) {
+            Ok(outcome) => return Ok(outcome),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                py.check_signals()?;
+                // The dial and the handshake keep their own deadlines; this is the backstop
+                // for waits they cannot bound (a TLS handshake, a name lookup).
+                if deadline.is_some_and(|d| Instant::now() > d + Duration::from_millis(500)) {
+                    return Err(pyo3::exceptions::PyTimeoutError::new_err(format!(
+                        "cannot connect to {addr}: no connection within {} s",
+                        limit.unwrap_or_default().as_secs_f64()
+                    )));
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(errors::protocol_error(
+                    py,
+                    format!("cannot connect to {addr}: the connecting thread failed"),
+                ))
+            }
+        }
+    }
+}
+
 /// `pynto.connect(address, ...)`: dial and open. `timeout` bounds the dial and the handshake
-/// together (and is the connection's call timeout afterwards). The wait is interruptible: the
-/// dial and the handshake run on a pool thread while this one checks for signals.
+/// together (and is the connection's call timeout afterwards). Every wait is interruptible
+/// (Ctrl-C).
 #[pyfunction]
 #[pyo3(signature = (cls, address, root, policy, token=None, timeout=None, service_name=String::new(), tls_ca=None, tls_cert=None, tls_key=None))]
 #[allow(clippy::too_many_arguments)]
@@ -313,42 +365,33 @@ pub(crate) fn connect_address<'py>(
     let deadline = limit.map(|t| Instant::now() + t);
     let (conn, host, rebuild) = prepare(py, cls, settings.policy)?;
     let (root, config) = (settings.root, settings.config);
-    let (tx, rx) = mpsc::sync_channel(1);
-    let dial_addr = addr.clone();
-    pynto_runtime::spawn(Box::new(move || {
-        let outcome = dial::dial_and_greet(&dial_addr, tls.as_ref(), deadline, host, root, config);
-        if let Err(mpsc::TrySendError::Disconnected(dial::Outcome {
-            result: Ok(session),
-            ..
-        })) = tx.try_send(outcome)
-        {
-            // The caller gave up (Ctrl-C or its deadline): nobody will use this one.
-            session.close();
+    // A TCP server that answers at once is dialed and greeted here, without a thread hop; the
+    // handshake's wait checks for Ctrl-C. Anything slower goes to a pool thread.
+    let interrupted: Arc<parking_lot::Mutex<Option<PyErr>>> = Arc::default();
+    let quick = match &addr {
+        Address::Tcp { host: name, port } => {
+            let slot = Arc::clone(&interrupted);
+            let stop: dial::StopCheck = Box::new(move || {
+                Python::attach(|py| match py.check_signals() {
+                    Ok(()) => false,
+                    Err(e) => {
+                        *slot.lock() = Some(e);
+                        true
+                    }
+                })
+            });
+            py.detach(|| {
+                dial::quick_dial_and_greet(name, *port, deadline, &host, &root, &config, stop)
+            })
         }
-    }));
-    // A mutex so the receiver can be used with the GIL released (it is not `Sync`).
-    let rx = parking_lot::Mutex::new(rx);
-    let outcome = loop {
-        match py.detach(|| rx.lock().recv_timeout(Duration::from_millis(50))) {
-            Ok(outcome) => break outcome,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                py.check_signals()?;
-                // The dial and the handshake keep their own deadlines; this is the backstop
-                // for waits they cannot bound (a TLS handshake, a name lookup).
-                if deadline.is_some_and(|d| Instant::now() > d + Duration::from_millis(500)) {
-                    return Err(pyo3::exceptions::PyTimeoutError::new_err(format!(
-                        "cannot connect to {addr}: no connection within {} s",
-                        limit.unwrap_or_default().as_secs_f64()
-                    )));
-                }
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(errors::protocol_error(
-                    py,
-                    format!("cannot connect to {addr}: the connecting thread failed"),
-                ))
-            }
-        }
+        _ => None,
+    };
+    if let Some(e) = interrupted.lock().take() {
+        return Err(e);
+    }
+    let outcome = match quick {
+        Some(outcome) => outcome,
+        None => wait_for_dial(py, &addr, tls, deadline, limit, host, root, config)?,
     };
     let session = match outcome.result {
         Ok(session) => session,

@@ -32,52 +32,122 @@ pub(crate) struct Outcome {
     pub first_bytes: Option<Vec<u8>>,
 }
 
-/// Connect to `addr` and do the Hello exchange, both before `deadline`.
+/// Asked between waits of the handshake on the calling thread: `true` stops it (Ctrl-C).
+pub(crate) type StopCheck = Box<dyn FnMut() -> bool + Send>;
+
+/// How long the calling thread tries a TCP connection itself before handing the dial to a
+/// pool thread (where waiting for it can be interrupted): a reachable server answers far
+/// sooner, a full accept queue or a lost SYN takes longer.
+pub(crate) const QUICK_DIAL: Duration = Duration::from_millis(200);
+
+fn time_left(deadline: Option<Instant>) -> Option<Duration> {
+    deadline.map(|d| d.saturating_duration_since(Instant::now()))
+}
+
+/// On the calling thread (GIL released): dial a TCP address for at most [`QUICK_DIAL`] and,
+/// once connected, do the handshake here, asking `stop` between waits. `None` when the dial
+/// took too long: then [`dial_and_greet`] on another thread takes over.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn quick_dial_and_greet(
+    host_name: &str,
+    port: u16,
+    deadline: Option<Instant>,
+    host: &Arc<PyHost>,
+    root: &Arc<Py<PyAny>>,
+    config: &Config,
+    stop: StopCheck,
+) -> Option<Outcome> {
+    let quick = time_left(deadline).map_or(QUICK_DIAL, |left| left.min(QUICK_DIAL));
+    match tcp::dial(host_name, port, Some(quick)) {
+        Ok(stream) => Some(greet_tcp(
+            stream,
+            deadline,
+            Arc::clone(host),
+            Arc::clone(root),
+            config.clone(),
+            Some(stop),
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => None,
+        Err(e) => Some(Outcome {
+            result: Err(Failed::Transport(e.into())),
+            first_bytes: None,
+        }),
+    }
+}
+
+fn greet_tcp(
+    stream: TcpStream,
+    deadline: Option<Instant>,
+    host: Arc<PyHost>,
+    root: Arc<Py<PyAny>>,
+    config: Config,
+    stop: Option<StopCheck>,
+) -> Outcome {
+    let seen = Arc::new(Mutex::new(None));
+    let probe = stream.try_clone().ok();
+    let transport = match TcpTransport::from_stream(stream) {
+        Ok(t) => Box::new(Sniffing {
+            inner: Box::new(t),
+            probe,
+            seen: Arc::clone(&seen),
+            stop,
+        }),
+        Err(e) => {
+            return Outcome {
+                result: Err(Failed::Transport(e)),
+                first_bytes: None,
+            }
+        }
+    };
+    let result = greet(transport, deadline, host, root, config);
+    let first_bytes = seen.lock().take();
+    Outcome {
+        result: result.map_err(Failed::Session),
+        first_bytes,
+    }
+}
+
+fn greet(
+    transport: Box<dyn Transport>,
+    deadline: Option<Instant>,
+    host: Arc<PyHost>,
+    root: Arc<Py<PyAny>>,
+    mut config: Config,
+) -> Result<Session<PyHost>, Error> {
+    if let Some(left) = time_left(deadline) {
+        config.handshake_timeout = config
+            .handshake_timeout
+            .min(left.max(Duration::from_millis(1)));
+    }
+    Session::connect(transport, Role::Connector, host, root, config)
+}
+
+/// Connect to `addr` and do the Hello exchange, both before `deadline` (on a pool thread: the
+/// caller waits interruptibly for the outcome).
 pub(crate) fn dial_and_greet(
     addr: &Address,
     tls: Option<&TlsClient>,
     deadline: Option<Instant>,
     host: Arc<PyHost>,
     root: Arc<Py<PyAny>>,
-    mut config: Config,
+    config: Config,
 ) -> Outcome {
-    let left = || deadline.map(|d| d.saturating_duration_since(Instant::now()));
-    let seen = Arc::new(Mutex::new(None));
     let failed = |e: TransportError| Outcome {
         result: Err(Failed::Transport(e)),
         first_bytes: None,
     };
-    let transport: Box<dyn Transport> = match addr {
-        Address::Tcp { host, port } => {
-            let stream = match tcp::dial(host, *port, left()) {
-                Ok(stream) => stream,
-                Err(e) => return failed(e.into()),
-            };
-            let probe = stream.try_clone().ok();
-            match TcpTransport::from_stream(stream) {
-                Ok(t) => Box::new(Sniffing {
-                    inner: Box::new(t),
-                    probe,
-                    seen: Arc::clone(&seen),
-                }),
-                Err(e) => return failed(e),
-            }
-        }
-        _ => match pynto_transport::address::connect_timeout(addr, tls, left()) {
-            Ok(t) => t,
-            Err(e) => return failed(e),
+    match addr {
+        Address::Tcp { host: name, port } => match tcp::dial(name, *port, time_left(deadline)) {
+            Ok(stream) => greet_tcp(stream, deadline, host, root, config, None),
+            Err(e) => failed(e.into()),
         },
-    };
-    if let Some(left) = left() {
-        config.handshake_timeout = config
-            .handshake_timeout
-            .min(left.max(Duration::from_millis(1)));
-    }
-    let result = Session::connect(transport, Role::Connector, host, root, config);
-    let first_bytes = seen.lock().take();
-    Outcome {
-        result: result.map_err(Failed::Session),
-        first_bytes,
+        _ => match pynto_transport::address::connect_timeout(addr, tls, time_left(deadline)) {
+            Ok(transport) => Outcome {
+                result: greet(transport, deadline, host, root, config).map_err(Failed::Session),
+                first_bytes: None,
+            },
+            Err(e) => failed(e),
+        },
     }
 }
 
@@ -87,6 +157,7 @@ struct Sniffing {
     inner: Box<dyn Transport>,
     probe: Option<TcpStream>,
     seen: Arc<Mutex<Option<Vec<u8>>>>,
+    stop: Option<StopCheck>,
 }
 
 impl Transport for Sniffing {
@@ -96,6 +167,7 @@ impl Transport for Sniffing {
             inner: reader,
             probe: self.probe,
             seen: self.seen,
+            stop: self.stop,
         };
         (Box::new(reader), writer)
     }
@@ -110,12 +182,24 @@ struct SniffingReader {
     /// A second handle on the socket, dropped after the first look.
     probe: Option<TcpStream>,
     seen: Arc<Mutex<Option<Vec<u8>>>>,
+    /// Asked while waiting for the first bytes (the handshake on the calling thread).
+    stop: Option<StopCheck>,
 }
 
 impl FrameReader for SniffingReader {
     fn recv(&mut self) -> Result<Option<pynto_proto::Frame>, TransportError> {
         if let Some(probe) = self.probe.take() {
-            *self.seen.lock() = peek(&probe);
+            let stop = self.stop.take();
+            match peek(&probe, stop) {
+                Peeked::Bytes(bytes) => *self.seen.lock() = Some(bytes),
+                Peeked::Nothing => {}
+                Peeked::Stopped => {
+                    return Err(TransportError::Io(std::io::Error::new(
+                        std::io::ErrorKind::Interrupted,
+                        "interrupted",
+                    )))
+                }
+            }
         }
         self.inner.recv()
     }
@@ -133,23 +217,33 @@ impl FrameReader for SniffingReader {
     }
 }
 
+enum Peeked {
+    Bytes(Vec<u8>),
+    Nothing,
+    Stopped,
+}
+
 /// The first bytes waiting on `stream`, left there for the frame reader. Waits as the read
-/// that follows would (until bytes come or the stream ends or is shut down by the
-/// handshake's deadline).
-fn peek(stream: &TcpStream) -> Option<Vec<u8>> {
+/// that follows would (until bytes come, or the stream ends or is shut down by the
+/// handshake's deadline), asking `stop` every 50 ms when given.
+fn peek(stream: &TcpStream, mut stop: Option<StopCheck>) -> Peeked {
     let mut pollfd = libc::pollfd {
         fd: stream.as_raw_fd(),
         events: libc::POLLIN,
         revents: 0,
     };
+    let slice = if stop.is_some() { 50 } else { -1 };
     loop {
         // SAFETY: one valid pollfd for a descriptor `stream` keeps open.
-        let ready = unsafe { libc::poll(&mut pollfd, 1, -1) };
-        if ready >= 0 {
+        let ready = unsafe { libc::poll(&mut pollfd, 1, slice) };
+        if ready > 0 {
             break;
         }
-        if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-            return None;
+        if ready < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return Peeked::Nothing;
+        }
+        if stop.as_mut().is_some_and(|stop| stop()) {
+            return Peeked::Stopped;
         }
     }
     let mut buf = [0u8; 8];
@@ -162,7 +256,11 @@ fn peek(stream: &TcpStream) -> Option<Vec<u8>> {
             libc::MSG_PEEK | libc::MSG_DONTWAIT,
         )
     };
-    (n > 0).then(|| buf[..n as usize].to_vec())
+    if n > 0 {
+        Peeked::Bytes(buf[..n as usize].to_vec())
+    } else {
+        Peeked::Nothing
+    }
 }
 
 /// What the first bytes of a server's answer say it speaks, when it is not pynto.

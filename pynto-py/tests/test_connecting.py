@@ -55,6 +55,16 @@ def full_accept_queue() -> Iterator[str]:
         listener.close()
 
 
+@contextlib.contextmanager
+def silent_listener() -> Iterator[str]:
+    """A listener that never accepts: connections are made, no Hello ever comes back."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        host, port = listener.getsockname()
+        yield f"tcp://{host}:{port}"
+
+
 def test_refused_names_the_address_and_keeps_errno():
     port = _free_port()
     with pytest.raises(ConnectionRefusedError) as info:
@@ -76,20 +86,18 @@ def test_timeout_bounds_connect_when_the_accept_queue_is_full():
 
 
 def test_timeout_bounds_the_handshake():
-    # A listener that never accepts: the TCP connection is made, no Hello ever comes back.
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(8)
-        host, port = listener.getsockname()
-        with pytest.raises(TimeoutError, match=f"tcp://{host}:{port}.*Hello"):
-            pynto.connect(host, port, timeout=1)
+    with silent_listener() as address:
+        with pytest.raises(TimeoutError, match=f"{address}.*Hello"):
+            pynto.connect(address, timeout=1)
 
 
-def test_ctrl_c_interrupts_a_connect_that_hangs():
+@pytest.mark.parametrize("stalls", ["full_accept_queue", "silent_listener"])
+def test_ctrl_c_interrupts_a_connect_that_hangs(stalls):
+    # In the dial (a full accept queue) and in the handshake (no Hello comes).
     script = (
         "import socket, sys, pynto\n"
-        "from test_connecting import full_accept_queue\n"
-        "with full_accept_queue() as address:\n"
+        f"from test_connecting import {stalls}\n"
+        f"with {stalls}() as address:\n"
         "    print('READY', flush=True)\n"
         "    try:\n"
         "        pynto.connect(address)\n"
