@@ -179,3 +179,30 @@ def test_pm_debugs_the_last_remote_exception_on_the_server(classic_server):
         term.line("q")
         term.expect("CLIENT DONE")
         assert term.wait() == 0
+
+
+def _square_and_pid(x):
+    import os
+
+    return x * x, os.getpid()
+
+
+def test_aio_attribute_chains_need_one_await_and_classic_helpers_exist(classic_server):
+    import asyncio
+
+    import pynto.aio
+
+    async def main() -> None:
+        async with await pynto.aio.connect(classic_server.address) as conn:
+            assert await conn.modules.math.pow(3, 2) == 9.0
+            assert await conn.modules.os.path.join("a", "b") == os.path.join("a", "b")
+            assert await conn.modules["os.path"].sep == os.sep
+            assert await conn.builtins.len("abcd") == 4
+            await conn.execute("answer = 6 * 7")
+            assert await conn.eval("answer") == 42
+            namespace = await conn.namespace
+            assert await namespace.get("answer") == 42
+            remote = await conn.teleport(_square_and_pid)
+            assert await remote(12) == (144, classic_server.proc.pid)
+
+    asyncio.run(main())
