@@ -61,6 +61,13 @@ class Terminal:
         self.expect(re.escape(prompt) + "$", since=max(0, self.mark() - len(prompt)))
         self.send("\x04")
 
+    def type_line(self, text: str) -> None:
+        """Type `text` and Enter, then wait for the console's next prompt (``>>>``, ``...`` or
+        ``(Pdb)``), so nothing is typed ahead of what the console is ready to read."""
+        start = self.mark()
+        self.line(text)
+        self.expect(r"(>>> |\.\.\. |\(Pdb\) )$", since=start)
+
     def send(self, text: str) -> None:
         os.write(self.master, text.encode())
 

@@ -145,15 +145,15 @@ def test_interact_is_a_console_on_the_server(classic_server):
     with Terminal(argv) as term:
         term.expect("remote console on tcp://")
         term.expect(">>> ")
-        term.line("import os; os.getpid()")
+        term.type_line("import os; os.getpid()")
         term.expect(rf"\b{classic_server.proc.pid}\n")
-        term.line("def twice(x):")
+        term.type_line("def twice(x):")
         term.expect(r"\.\.\. ")
-        term.line("    return 2 * x")
-        term.line("")
-        term.line("twice(21)")
+        term.type_line("    return 2 * x")
+        term.type_line("")
+        term.type_line("twice(21)")
         term.expect(r"\b42\n")
-        term.line("1 / 0")
+        term.type_line("1 / 0")
         term.expect("ZeroDivisionError: division by zero")
         term.end_input()  # Ctrl-D ends the console, not the client
         term.expect("CLIENT DONE")
@@ -172,11 +172,11 @@ def test_pm_debugs_the_last_remote_exception_on_the_server(classic_server):
     with Terminal(_client_script(classic_server.address, body)) as term:
         term.expect("CAUGHT HERE")
         term.expect(r"\(Pdb\) ")
-        term.line("p secret")
+        term.type_line("p secret")
         term.expect(r"\b42\n")
-        term.line("p __import__('os').getpid()")
+        term.type_line("p __import__('os').getpid()")
         term.expect(rf"\b{classic_server.proc.pid}\n")
-        term.line("q")
+        term.line("q")  # leaves pdb: no prompt follows
         term.expect("CLIENT DONE")
         assert term.wait() == 0
 
