@@ -14,7 +14,7 @@ from __future__ import annotations
 import atexit
 from typing import Any
 
-from . import _connection, aio
+from . import _connection, aio, classic
 from ._async import AsyncResult, async_, timed
 from ._connection import TLS, Connection, connect, connect_subprocess, connect_thread
 from ._errors import AccessDenied, AuthenticationError, ConnectionClosed, ProtocolError, RemoteError, Timeout
@@ -40,6 +40,7 @@ __all__ = [
     "Timeout",
     "aio",
     "async_",
+    "classic",
     "connect",
     "connect_subprocess",
     "connect_thread",
