@@ -3,17 +3,17 @@
 
 use std::fs::File;
 use std::os::fd::{FromRawFd, RawFd};
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::sync::{mpsc, Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use pynto_proto::{Op, Target};
-use pynto_runtime::{Config, Role, Session};
+use pynto_runtime::{Config, Error, Role, Session};
 use pynto_transport::{Address, TlsClient, Transport};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyType, PyWeakrefReference};
 
-use crate::errors;
 use crate::host::{ConnState, Policy, PyHost};
+use crate::{dial, errors, logging};
 
 /// One connection to a peer. The Python class `pynto.Connection` extends it.
 #[pyclass(subclass, weakref, frozen, module = "pynto._pynto")]
@@ -243,6 +243,57 @@ fn apply_limits(limits: &Bound<'_, PyAny>, config: &mut Config) -> PyResult<()> 
     Ok(())
 }
 
+/// A new `cls` (a `Connection` subclass) with its Python-side state, and the host the session
+/// will serve it through; the session is set once the handshake is done.
+fn prepare<'py>(
+    py: Python<'py>,
+    cls: &Bound<'py, PyType>,
+    policy: Policy,
+) -> PyResult<(Bound<'py, Connection>, Arc<PyHost>, bool)> {
+    let conn = cls.call0()?.cast_into::<Connection>()?;
+    let state = ConnState::new(policy);
+    let rebuild = state.policy.rebuild_exceptions;
+    state
+        .connection
+        .set(PyWeakrefReference::new(&conn)?.unbind())
+        .map_err(|_| errors::protocol_error(py, "connection state set twice".into()))?;
+    let _ = conn.get().state.set(Arc::clone(&state));
+    Ok((conn, Arc::new(PyHost { state }), rebuild))
+}
+
+/// Log a new connection, or a failed handshake, on `pynto.connection`.
+fn log_opened(py: Python<'_>, role: Role, peer: &str, failure: Option<&Error>) {
+    let (level, message) = match (failure, role) {
+        (None, Role::Connector) => (logging::INFO, format!("connected to {peer}")),
+        (None, Role::Acceptor) => (logging::INFO, format!("accepted a connection from {peer}")),
+        (Some(e), Role::Acceptor) => (
+            logging::WARNING,
+            format!("refused a connection from {peer}: {e}"),
+        ),
+        (Some(e), Role::Connector) => (
+            logging::DEBUG,
+            format!("the handshake with {peer} failed: {e}"),
+        ),
+    };
+    logging::log(py, logging::CONNECTION, level, &message);
+}
+
+/// Log a connection's end with the reason (called once the session has closed).
+pub(crate) fn log_closed(py: Python<'_>, session: &Session<PyHost>) {
+    if let Some(reason) = session.close_reason() {
+        let level = logging::close_level(&reason);
+        if logging::enabled(py, logging::CONNECTION, level) {
+            let peer = session.peer_address();
+            logging::log(
+                py,
+                logging::CONNECTION,
+                level,
+                &format!("connection with {peer} closed: {reason}"),
+            );
+        }
+    }
+}
+
 /// Open a session over `transport` and wrap it in a new `cls` (a `Connection` subclass).
 pub(crate) fn open<'py>(
     py: Python<'py>,
@@ -251,19 +302,12 @@ pub(crate) fn open<'py>(
     role: Role,
     settings: Settings,
 ) -> PyResult<Bound<'py, Connection>> {
-    let conn = cls.call0()?.cast_into::<Connection>()?;
-    let state = ConnState::new(settings.policy);
-    let rebuild = state.policy.rebuild_exceptions;
-    state
-        .connection
-        .set(PyWeakrefReference::new(&conn)?.unbind())
-        .map_err(|_| errors::protocol_error(py, "connection state set twice".into()))?;
-    let _ = conn.get().state.set(Arc::clone(&state));
-    let host = Arc::new(PyHost { state });
+    let (conn, host, rebuild) = prepare(py, cls, settings.policy)?;
     let (root, config) = (settings.root, settings.config);
-    let session = py
-        .detach(|| Session::connect(transport, role, host, root, config))
-        .map_err(|e| errors::to_py(py, e, rebuild))?;
+    let peer = transport.peer();
+    let result = py.detach(|| Session::connect(transport, role, host, root, config));
+    log_opened(py, role, &peer, result.as_ref().err());
+    let session = result.map_err(|e| errors::to_py(py, e, rebuild))?;
     let _ = conn.get().session.set(session);
     Ok(conn)
 }
@@ -276,7 +320,61 @@ fn transport_error(py: Python<'_>, e: pynto_transport::TransportError) -> PyErr 
     }
 }
 
-/// `pynto.connect(address, ...)`: dial and open.
+/// Dial and greet on a pool thread while this thread waits, checking for signals (Ctrl-C)
+/// and the deadline.
+#[allow(clippy::too_many_arguments)]
+fn wait_for_dial(
+    py: Python<'_>,
+    addr: &Address,
+    tls: Option<TlsClient>,
+    deadline: Option<Instant>,
+    limit: Option<Duration>,
+    host: Arc<PyHost>,
+    root: Arc<Py<PyAny>>,
+    config: Config,
+) -> PyResult<dial::Outcome> {
+    let (tx, rx) = mpsc::sync_channel(1);
+    let dial_addr = addr.clone();
+    pynto_runtime::spawn(Box::new(move || {
+        let outcome = dial::dial_and_greet(&dial_addr, tls.as_ref(), deadline, host, root, config);
+        if let Err(mpsc::TrySendError::Disconnected(dial::Outcome {
+            result: Ok(session),
+            ..
+        })) = tx.try_send(outcome)
+        {
+            // The caller gave up (Ctrl-C or its deadline): nobody will use this one.
+            session.close();
+        }
+    }));
+    // A mutex so the receiver can be used with the GIL released (it is not `Sync`).
+    let rx = parking_lot::Mutex::new(rx);
+    loop {
+        match py.detach(|| rx.lock().recv_timeout(Duration::from_millis(50))) {
+            Ok(outcome) => return Ok(outcome),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                py.check_signals()?;
+                // The dial and the handshake keep their own deadlines; this is the backstop
+                // for waits they cannot bound (a TLS handshake, a name lookup).
+                if deadline.is_some_and(|d| Instant::now() > d + Duration::from_millis(500)) {
+                    return Err(pyo3::exceptions::PyTimeoutError::new_err(format!(
+                        "cannot connect to {addr}: no connection within {} s",
+                        limit.unwrap_or_default().as_secs_f64()
+                    )));
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(errors::protocol_error(
+                    py,
+                    format!("cannot connect to {addr}: the connecting thread failed"),
+                ))
+            }
+        }
+    }
+}
+
+/// `pynto.connect(address, ...)`: dial and open. `timeout` bounds the dial and the handshake
+/// together (and is the connection's call timeout afterwards). Every wait is interruptible
+/// (Ctrl-C).
 #[pyfunction]
 #[pyo3(signature = (cls, address, root, policy, token=None, timeout=None, service_name=String::new(), tls_ca=None, tls_cert=None, tls_key=None, limits=None))]
 #[allow(clippy::too_many_arguments)]
@@ -310,10 +408,65 @@ pub(crate) fn connect_address<'py>(
         cert: tls_cert,
         key: tls_key,
     });
-    let transport = py
-        .detach(|| pynto_transport::connect(&addr, tls.as_ref()))
-        .map_err(|e| transport_error(py, e))?;
-    open(py, cls, transport, Role::Connector, settings)
+    let limit = settings.config.call_timeout;
+    let deadline = limit.map(|t| Instant::now() + t);
+    let (conn, host, rebuild) = prepare(py, cls, settings.policy)?;
+    let (root, config) = (settings.root, settings.config);
+    // A TCP server that answers at once is dialed and greeted here, without a thread hop; the
+    // handshake's wait checks for Ctrl-C. Anything slower goes to a pool thread.
+    let interrupted: Arc<parking_lot::Mutex<Option<PyErr>>> = Arc::default();
+    let quick = match &addr {
+        Address::Tcp { host: name, port } => {
+            let slot = Arc::clone(&interrupted);
+            let stop: dial::StopCheck = Box::new(move || {
+                Python::attach(|py| match py.check_signals() {
+                    Ok(()) => false,
+                    Err(e) => {
+                        *slot.lock() = Some(e);
+                        true
+                    }
+                })
+            });
+            py.detach(|| {
+                dial::quick_dial_and_greet(name, *port, deadline, &host, &root, &config, stop)
+            })
+        }
+        _ => None,
+    };
+    if let Some(e) = interrupted.lock().take() {
+        return Err(e);
+    }
+    let outcome = match quick {
+        Some(outcome) => outcome,
+        None => wait_for_dial(py, &addr, tls, deadline, limit, host, root, config)?,
+    };
+    let session = match outcome.result {
+        Ok(session) => session,
+        Err(dial::Failed::Transport(e)) => {
+            let message = format!("cannot connect to {addr}: {e}");
+            logging::log(py, logging::CONNECTION, logging::DEBUG, &message);
+            return Err(dial::transport_error(py, &addr, e, limit));
+        }
+        Err(dial::Failed::Session(e)) => {
+            log_opened(py, Role::Connector, &addr.to_string(), Some(&e));
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                // The handshake was cut short by `timeout`.
+                return Err(pyo3::exceptions::PyTimeoutError::new_err(format!(
+                    "cannot connect to {addr}: {e}"
+                )));
+            }
+            return Err(dial::handshake_error(
+                py,
+                &addr,
+                e,
+                outcome.first_bytes.as_deref(),
+                rebuild,
+            ));
+        }
+    };
+    log_opened(py, Role::Connector, session.peer_address(), None);
+    let _ = conn.get().session.set(session);
+    Ok(conn)
 }
 
 /// Open a connection over two pipe file descriptors (a child's stdout and stdin), which this

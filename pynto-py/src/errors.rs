@@ -13,6 +13,7 @@ struct ErrorHelpers {
     timeout: Py<PyAny>,
     access_denied: Py<PyAny>,
     protocol_error: Py<PyAny>,
+    authentication_error: Py<PyAny>,
     remote_exception: Py<PyAny>,
     describe_exception: Py<PyAny>,
 }
@@ -31,6 +32,7 @@ fn helpers(py: Python<'_>) -> &'static ErrorHelpers {
             timeout: get("Timeout"),
             access_denied: get("AccessDenied"),
             protocol_error: get("ProtocolError"),
+            authentication_error: get("AuthenticationError"),
             remote_exception: get("remote_exception"),
             describe_exception: get("describe_exception"),
         }
@@ -52,6 +54,11 @@ pub(crate) fn access_denied(py: Python<'_>, message: &str) -> PyErr {
 /// `pynto.ProtocolError(message)`.
 pub(crate) fn protocol_error(py: Python<'_>, message: String) -> PyErr {
     raise(py, &helpers(py).protocol_error, message)
+}
+
+/// `pynto.AuthenticationError(message)`: the peer refused this side's token.
+pub(crate) fn authentication_error(py: Python<'_>, message: String) -> PyErr {
+    raise(py, &helpers(py).authentication_error, message)
 }
 
 /// The Python exception for a runtime error, as API.md "Errors" names them.
@@ -132,6 +139,35 @@ fn plain_value(py: Python<'_>, value: &Value) -> Option<Py<PyAny>> {
         }
         _ => return None,
     })
+}
+
+/// The failure report of an exception a service raised while serving a peer, which is also
+/// logged (`pynto.service`) and, on a classic connection, kept as the interpreter's last
+/// exception (`sys.last_exc`, `sys.last_traceback`...), for `pynto.classic.pm`.
+pub(crate) fn served(py: Python<'_>, err: &PyErr, classic: bool) -> Failure {
+    let control_flow = err.is_instance_of::<pyo3::exceptions::PyStopIteration>(py)
+        || err.is_instance_of::<pyo3::exceptions::PyStopAsyncIteration>(py)
+        || err.is_instance_of::<pyo3::exceptions::PyGeneratorExit>(py);
+    if !control_flow {
+        crate::logging::service_exception(py, err);
+        if classic {
+            remember_last(py, err);
+        }
+    }
+    failure(py, err)
+}
+
+/// Set `sys.last_exc`, `sys.last_type`, `sys.last_value` and `sys.last_traceback`, as the
+/// interactive interpreter does for an exception nobody handled.
+fn remember_last(py: Python<'_>, err: &PyErr) {
+    let Ok(sys) = py.import("sys") else {
+        return;
+    };
+    let value = err.value(py);
+    let _ = sys.setattr("last_exc", value);
+    let _ = sys.setattr("last_type", err.get_type(py));
+    let _ = sys.setattr("last_value", value);
+    let _ = sys.setattr("last_traceback", err.traceback(py));
 }
 
 /// The failure report of a Python exception raised while serving.

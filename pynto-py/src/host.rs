@@ -148,7 +148,7 @@ impl Host for PyHost {
             match outcome {
                 Ok(result) => boxing::to_value(&self.state, &result, boxer, Mode::Result)
                     .map_err(|e| errors::failure(py, &e)),
-                Err(e) => Err(errors::failure(py, &e)),
+                Err(e) => Err(errors::served(py, &e, self.state.policy.classic)),
             }
         })
         .unwrap_or_else(|| {
@@ -160,13 +160,14 @@ impl Host for PyHost {
         })
     }
 
-    fn on_close(&self, _session: &Session<Self>) {
+    fn on_close(&self, session: &Session<Self>) {
         crate::interp::with_python(|py| {
             // What the peer made us cache goes with the connection, even while something
             // still holds the connection object.
             let decisions = std::mem::take(&mut *self.state.resolved.lock());
             let classes = std::mem::take(&mut *self.state.classes.lock());
             drop((decisions, classes));
+            crate::connection::log_closed(py, session);
             if let Some(conn) = self
                 .state
                 .connection

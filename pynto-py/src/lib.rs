@@ -15,9 +15,11 @@ use pyo3::prelude::*;
 mod boxing;
 mod caches;
 mod connection;
+mod dial;
 mod errors;
 mod host;
 mod interp;
+mod logging;
 mod pending;
 mod proxy;
 mod server;
@@ -39,6 +41,7 @@ fn _pynto(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(proxy::is_proxy, m)?)?;
     m.add_function(wrap_pyfunction!(interp::_mark_exiting, m)?)?;
     m.add_function(wrap_pyfunction!(caches::_cache_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(logging::_set_service_exception_level, m)?)?;
     m.add("PROTOCOL_VERSION", pynto_proto::PROTOCOL_VERSION)?;
     Ok(())
 }

@@ -208,10 +208,5 @@ fn accept_loop(listener: &Listener, stopping: &AtomicBool, on_accept: &Arc<Py<Py
 }
 
 fn log(message: &str) {
-    crate::interp::with_python(|py| {
-        let _ = py
-            .import("logging")
-            .and_then(|l| l.call_method1("getLogger", ("pynto",)))
-            .and_then(|logger| logger.call_method1("warning", (message,)));
-    });
+    crate::logging::log_detached(crate::logging::CONNECTION, crate::logging::WARNING, message);
 }

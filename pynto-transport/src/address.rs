@@ -4,6 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use crate::tcp::{TcpAcceptor, TcpTransport};
 use crate::tls::{self, TlsAcceptor, TlsClient, TlsServer};
@@ -138,19 +139,28 @@ pub fn connect(
     addr: &Address,
     tls: Option<&TlsClient>,
 ) -> Result<Box<dyn Transport>, TransportError> {
+    connect_timeout(addr, tls, None)
+}
+
+/// [`connect`], giving up on the TCP connection after `timeout` (a full accept queue
+/// otherwise leaves a connect waiting for the system's timeout, minutes).
+pub fn connect_timeout(
+    addr: &Address,
+    tls: Option<&TlsClient>,
+    timeout: Option<Duration>,
+) -> Result<Box<dyn Transport>, TransportError> {
     match addr {
-        Address::Tcp { host, port } => Ok(Box::new(TcpTransport::connect((host.as_str(), *port))?)),
+        Address::Tcp { host, port } => Ok(Box::new(TcpTransport::connect_timeout(
+            host, *port, timeout,
+        )?)),
         Address::Unix(path) => Ok(Box::new(UnixTransport::connect(path)?)),
         Address::Tls { host, port } => {
             let settings = tls.ok_or_else(|| {
                 TransportError::Tls(format!("{addr} needs TLS client settings (a CA to trust)"))
             })?;
             let config = settings.config()?;
-            Ok(Box::new(tls::connect(
-                (host.as_str(), *port),
-                host,
-                config,
-            )?))
+            let stream = crate::tcp::dial(host, *port, timeout)?;
+            Ok(Box::new(tls::client_handshake(stream, host, config)?))
         }
     }
 }

@@ -4,7 +4,9 @@
 //! listens. The reader and writer share one socket, and shutting down shuts it down in both
 //! directions, so a reader blocked in `recv` on another thread returns.
 
+use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
 
 use crate::socket::split_socket;
 use crate::{FrameReader, FrameWriter, Transport, TransportError};
@@ -21,6 +23,16 @@ impl TcpTransport {
     /// `TCP_NODELAY` on.
     pub fn connect(addr: impl ToSocketAddrs) -> Result<Self, TransportError> {
         Self::from_stream(TcpStream::connect(addr)?)
+    }
+
+    /// Connect to `host:port` within `timeout` (all the addresses the name resolves to,
+    /// tried in turn, share it), with `TCP_NODELAY` on.
+    pub fn connect_timeout(
+        host: &str,
+        port: u16,
+        timeout: Option<Duration>,
+    ) -> Result<Self, TransportError> {
+        Self::from_stream(dial(host, port, timeout)?)
     }
 
     /// Use an already connected stream. Turns `TCP_NODELAY` on.
@@ -48,6 +60,33 @@ impl Transport for TcpTransport {
     fn peer(&self) -> String {
         self.peer.clone()
     }
+}
+
+/// Open a TCP stream to `host:port`, trying each address the name resolves to until one
+/// answers, all within `timeout` (`None`: the system's own connect timeout, which can be
+/// minutes when a listener's accept queue is full).
+pub fn dial(host: &str, port: u16, timeout: Option<Duration>) -> io::Result<TcpStream> {
+    let Some(timeout) = timeout else {
+        return TcpStream::connect((host, port));
+    };
+    let deadline = Instant::now() + timeout;
+    let mut last = None;
+    for addr in (host, port).to_socket_addrs()? {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match TcpStream::connect_timeout(&addr, left) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("no answer within {timeout:?}"),
+        )
+    }))
 }
 
 /// Listens for TCP connections.

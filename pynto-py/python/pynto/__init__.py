@@ -15,10 +15,10 @@ import atexit
 from importlib import metadata as _metadata
 from typing import Any
 
-from . import _connection, aio
+from . import _connection, aio, classic
 from ._async import AsyncResult, async_, timed
 from ._connection import TLS, Connection, connect, connect_subprocess, connect_thread
-from ._errors import AccessDenied, ConnectionClosed, ProtocolError, RemoteError, Timeout
+from ._errors import AccessDenied, AuthenticationError, ConnectionClosed, ProtocolError, RemoteError, Timeout
 from ._limits import Limits
 from ._obtain import obtain
 from ._pool import Pool
@@ -38,6 +38,7 @@ __all__ = [
     "TLS",
     "AccessDenied",
     "AsyncResult",
+    "AuthenticationError",
     "BoundMethod",
     "ClassicService",
     "Connection",
@@ -52,6 +53,7 @@ __all__ = [
     "Timeout",
     "aio",
     "async_",
+    "classic",
     "connect",
     "connect_ssh",
     "connect_subprocess",

@@ -5,6 +5,7 @@
     python -m pynto serve --classic [--host 127.0.0.1] [--port 18812] [--unix PATH] [--stdio]
                           [--token-env VAR] [--tls-cert F --tls-key F [--tls-ca F]]
                           [--announce etcd://HOST:PORT/NAME [--announce-ttl SECONDS]]
+                          [-v | -q] [--logfile FILE] [--log-exceptions LEVEL]
     python -m pynto serve --service package.module:ServiceClass [...the same options]
 
 Once it accepts connections it prints ``pynto: serving <classic|ServiceName> on <address>`` to
@@ -14,8 +15,16 @@ protocol) and flushes it. SIGINT and SIGTERM stop it cleanly.
 A classic server gives full control of this interpreter to whoever connects, so it only
 listens on a loopback address or a Unix socket unless ``--allow-remote-classic`` says otherwise.
 
+Logging goes to standard error (``--logfile FILE`` appends it to FILE), at INFO for ``serve``
+(connections opened and closed) and WARNING for ``shell``; ``-v`` shows DEBUG, ``-q`` only
+warnings, ``-qq`` only errors. ``--log-exceptions LEVEL`` logs each exception a service raises
+while serving (logger ``pynto.service``) at LEVEL (default: debug).
+
 ``shell`` opens an interactive console connected to a server, with ``conn``, ``root`` and, on
-classic servers, ``modules`` bound.
+classic servers, ``modules`` and ``builtins`` bound; Tab completes names, remote attributes
+included, and functions typed there can be teleported::
+
+    python -m pynto shell ADDRESS [--token-env VAR] [--tls-ca F] [--tls-cert F --tls-key F]
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import argparse
 import code
 import importlib
 import ipaddress
+import linecache
 import logging
 import os
 import signal
@@ -179,7 +189,8 @@ def serve(args: argparse.Namespace) -> int:
             print(f"pynto: cannot announce: {exc}", file=sys.stderr)
             return 1
         print(f"pynto: serving {name} on {server.address}", flush=True)
-        log.info("serving %s on %s", name, server.address)
+        if args.logfile is not None:  # on the terminal, the line above says it already
+            log.info("serving %s on %s", name, server.address)
         # The main thread only waits, so signal handlers run promptly.
         while not stop.wait(0.5):
             pass
@@ -205,34 +216,92 @@ def _serve_stdio(service: Any, name: str, token: str | None, limits: pynto.Limit
 # --------------------------------------------------------------------------- shell
 
 
+class ShellConsole(code.InteractiveConsole):
+    """The shell's console. It keeps the source of every statement typed into it in
+    `linecache`, under a name of its own, so functions defined here have source: tracebacks
+    show their lines and ``conn.teleport`` can send them."""
+
+    def __init__(self, namespace: dict[str, Any]) -> None:
+        super().__init__(namespace, filename="<pynto shell>")
+        self._inputs = 0
+
+    def runsource(self, source: str, filename: str = "<input>", symbol: str = "single") -> bool:
+        self._inputs += 1
+        name = f"<pynto shell input {self._inputs}>"
+        linecache.cache[name] = (len(source), None, source.splitlines(True), name)
+        more = super().runsource(source, name, symbol)
+        if more:  # incomplete: the next push compiles the whole statement again
+            del linecache.cache[name]
+            self._inputs -= 1
+        return more
+
+
+def _enable_completion(namespace: dict[str, Any]) -> None:
+    """Tab completes names, and attributes of remote objects (through ``dir()`` on proxies)."""
+    try:
+        import readline
+        import rlcompleter
+    except ImportError:  # no readline on this platform: a console without completion
+        return
+    readline.set_completer(rlcompleter.Completer(namespace).complete)
+    if "libedit" in (readline.__doc__ or ""):
+        readline.parse_and_bind("bind ^I rl_complete")
+    else:
+        readline.parse_and_bind("tab: complete")
+
+
+def _client_tls(args: argparse.Namespace) -> Any:
+    if args.tls_ca is None and args.tls_cert is None and args.tls_key is None:
+        return None
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise UsageError("--tls-cert and --tls-key go together")
+    return pynto.TLS(ca=args.tls_ca, cert=args.tls_cert, key=args.tls_key)
+
+
 def shell(args: argparse.Namespace) -> int:
     token = _token(args.token_env)
+    tls = _client_tls(args)
+    if tls is not None and not args.address.lower().startswith("tls://"):
+        raise UsageError("the --tls-* options need a tls://host:port address")
     try:
-        conn = pynto.connect(args.address, token=token)
-    except (OSError, pynto.ProtocolError) as exc:
+        conn = pynto.connect(args.address, token=token, tls=tls, timeout=args.timeout)
+    except (OSError, pynto.ProtocolError, ValueError) as exc:
         print(f"pynto: cannot connect to {args.address}: {exc}", file=sys.stderr)
         return 1
     with conn:
         namespace: dict[str, Any] = {"pynto": pynto, "conn": conn, "root": conn.root}
-        try:
+        if conn.peer_service == "classic":
             namespace["modules"] = conn.modules
-            namespace["modules"].builtins  # noqa: B018 - a round trip that fails off classic
+            namespace["builtins"] = conn.builtins
             kind = "classic"
-        except pynto.ConnectionClosed:
-            raise
-        except Exception:  # not a classic server: AccessDenied or a "classic only" error
-            namespace.pop("modules", None)
+        else:
             kind = "service"
-        names = ", ".join(n for n in ("conn", "root", "modules") if n in namespace)
+        names = ", ".join(n for n in ("conn", "root", "modules", "builtins") if n in namespace)
         banner = (
             f"pynto shell: connected to {args.address} ({kind} server).\n"
-            f"Bound names: {names}. Leave with Ctrl-D."
+            f"Bound names: {names}. Tab completes. Leave with Ctrl-D."
         )
-        code.interact(banner=banner, local=namespace, exitmsg="")
+        _enable_completion(namespace)
+        ShellConsole(namespace).interact(banner=banner, exitmsg="")
     return 0
 
 
 # --------------------------------------------------------------------------- main
+
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+           "error": logging.ERROR}
+
+
+def _add_verbosity(parser: argparse.ArgumentParser, top: bool) -> None:
+    # On the subcommands too, so `python -m pynto serve -v` works; counts add up.
+    default = 0 if top else argparse.SUPPRESS
+    parser.add_argument("-v", "--verbose", action="count", default=default,
+                        help="more log output (-v: DEBUG)")
+    parser.add_argument("-q", "--quiet", action="count", default=default,
+                        help="less log output (-q: warnings only, -qq: errors only)")
+    parser.add_argument("--logfile", metavar="FILE", default=None if top else argparse.SUPPRESS,
+                        help="append the log to FILE instead of standard error")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -240,7 +309,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m pynto",
         description="Serve this interpreter's objects, or open a console on a pynto server.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    _add_verbosity(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     serve_cmd = commands.add_parser(
@@ -248,15 +317,14 @@ def _parser() -> argparse.ArgumentParser:
         help="run a pynto server",
         description="Run a pynto server. Prints 'pynto: serving <what> on <address>' once ready.",
     )
-    serve_cmd.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                           help="log at DEBUG level")
+    _add_verbosity(serve_cmd, top=False)
     what = serve_cmd.add_mutually_exclusive_group(required=True)
     what.add_argument("--classic", action="store_true",
                       help="full access to this interpreter (trusted peers only)")
     what.add_argument("--service", metavar="MODULE:CLASS",
                       help="serve this Service class (one instance per connection)")
     serve_cmd.add_argument("--host", default="127.0.0.1",
-                           help="address to listen on (default: 127.0.0.1)")
+                           help="address to listen on, IPv4 or IPv6 (default: 127.0.0.1)")
     serve_cmd.add_argument("--port", type=int, default=DEFAULT_PORT,
                            help=f"TCP port; 0 picks a free one (default: {DEFAULT_PORT})")
     serve_cmd.add_argument("--unix", metavar="PATH", help="listen on this Unix socket instead")
@@ -278,30 +346,62 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--limit", metavar="NAME=VALUE", action="append", default=[],
                            help="a pynto.Limits field, e.g. --limit max_workers=64 "
                                 "--limit write_timeout=10 (repeatable)")
+    serve_cmd.add_argument("--log-exceptions", metavar="LEVEL", choices=sorted(_LEVELS),
+                           default="debug",
+                           help="log exceptions raised by the service at this level "
+                                "(debug, info, warning or error; default: debug)")
     serve_cmd.set_defaults(handler=serve)
 
     shell_cmd = commands.add_parser(
         "shell",
         help="interactive console connected to a server",
-        description="An interactive Python console with conn, root and (classic) modules bound.",
+        description="An interactive Python console with conn, root and (classic) modules and "
+                    "builtins bound. Tab completes names, remote ones included.",
     )
-    shell_cmd.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                           help="log at DEBUG level")
+    _add_verbosity(shell_cmd, top=False)
     shell_cmd.add_argument("address", help="host:port, tcp://host:port, tls://... or unix:///path")
     shell_cmd.add_argument("--token-env", metavar="VAR",
                            help="authenticate with the shared secret held by this variable")
+    shell_cmd.add_argument("--tls-ca", metavar="FILE",
+                           help="CA certificates (PEM) the server's certificate must chain to "
+                                "(default for tls:// addresses: the system's trusted CAs)")
+    shell_cmd.add_argument("--tls-cert", metavar="FILE", help="client certificate (PEM)")
+    shell_cmd.add_argument("--tls-key", metavar="FILE", help="client private key (PEM)")
+    shell_cmd.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                           help="give up connecting after this long (default: 10)")
     shell_cmd.set_defaults(handler=shell)
     return parser
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    verbosity = args.verbose - args.quiet
+    if args.command == "shell":
+        verbosity -= 1  # a console shows warnings, not every connection
+    level = {1: logging.DEBUG, 0: logging.INFO, -1: logging.WARNING}.get(
+        verbosity, logging.DEBUG if verbosity > 1 else logging.ERROR)
+    handler: logging.Handler
+    if args.logfile is not None:
+        handler = logging.FileHandler(args.logfile, encoding="utf-8")
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(level)
+    exceptions = getattr(args, "log_exceptions", None)
+    if exceptions is not None:
+        from . import _pynto
+
+        _pynto._set_service_exception_level(_LEVELS[exceptions])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(name)s %(levelname)s: %(message)s",
-    )
+    try:
+        _configure_logging(args)
+    except OSError as exc:
+        _usage_error(parser, f"--logfile {args.logfile}: {exc}")
     try:
         return args.handler(args)
     except UsageError as exc:

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import weakref
 from dataclasses import dataclass
 from typing import Any, Unpack
@@ -14,10 +15,15 @@ from typing import Any, Unpack
 from . import _pynto
 from ._errors import ConnectionClosed, ProtocolError
 from ._limits import Limits
-from ._service import ClassicService, Service, policy_for, teleport_source
+from ._service import ClassicService, Service, policy_for
 from ._types import Address, PolicyOptions
 
 __all__ = ["TLS", "Connection", "connect", "connect_subprocess", "connect_thread"]
+
+_log = logging.getLogger("pynto.connection")
+
+#: The longest wait between two tries of ``connect(..., retries=n)``.
+_MAX_RETRY_DELAY = 30.0
 
 # Every connection not yet closed, so they can be closed at exit.
 log = logging.getLogger("pynto")
@@ -27,8 +33,8 @@ _open: "weakref.WeakSet[Connection]" = weakref.WeakSet()
 
 @dataclass(frozen=True)
 class TLS:
-    """TLS settings. On a client: ``ca`` verifies the server, ``cert``/``key`` authenticate the
-    client. On a server: ``cert``/``key`` are the server's, ``ca`` verifies client certificates
+    """TLS settings. On a client: ``ca`` verifies the server (``None``: the system's trusted
+    CAs), ``cert``/``key`` authenticate the client. On a server: ``cert``/``key`` are the server's, ``ca`` verifies client certificates
     (which are then required)."""
 
     ca: str | os.PathLike | None = None
@@ -67,6 +73,11 @@ class _Modules:
         except ImportError:
             return False
         return True
+
+    def __dir__(self) -> list[str]:
+        """The top-level modules the peer has imported (for completion in consoles)."""
+        loaded = self._conn._classic().getmodule("sys").modules
+        return sorted({name.partition(".")[0] for name in list(loaded)})
 
     def __repr__(self) -> str:
         return f"<modules of {self._conn.peer}>"
@@ -136,9 +147,12 @@ class Connection(_pynto.Connection):
 
     def teleport(self, func: Any) -> Any:
         """Define the plain function ``func`` on the peer and return the remote function
-        (classic). Closures are refused with a clear error."""
-        name, source = teleport_source(func)
-        return self._classic().teleport(name, source)
+        (classic). Closures, and functions that read globals of this process, are refused
+        with a clear error; a function typed at an interactive prompt goes as compiled code
+        (same Python version on both sides)."""
+        from ._teleport import teleport
+
+        return teleport(self, func)
 
     def close(self) -> None:
         """End the connection; everything the peer held for us is released."""
@@ -227,6 +241,39 @@ def _bind(conn: Connection, instance: Any) -> Connection:
     return conn
 
 
+def _system_ca() -> str:
+    """The system's bundle of trusted CA certificates (``SSL_CERT_FILE`` when set), as
+    OpenSSL on this machine finds it."""
+    import ssl
+
+    paths = ssl.get_default_verify_paths()
+    for candidate in (paths.cafile, paths.openssl_cafile):
+        if candidate and os.path.isfile(candidate):
+            return candidate
+    raise FileNotFoundError(
+        "no system CA bundle found (set SSL_CERT_FILE, or pass tls=pynto.TLS(ca=...))"
+    )
+
+
+def _tls_arguments(address: str, tls: TLS | None) -> dict[str, str | None]:
+    """The compiled connect's TLS keywords for ``address`` and ``tls``."""
+    if not address.lower().startswith("tls://"):
+        if tls is not None:
+            raise ValueError(
+                f"tls= was given but {address!r} is not a tls:// address; "
+                "write it as tls://host:port"
+            )
+        return {}
+    if tls is None:
+        tls = TLS()
+    ca = _system_ca() if tls.ca is None else os.fspath(tls.ca)
+    return {
+        "tls_ca": ca,
+        "tls_cert": None if tls.cert is None else os.fspath(tls.cert),
+        "tls_key": None if tls.key is None else os.fspath(tls.key),
+    }
+
+
 def connect(
     address: Address,
     port: int | None = None,
@@ -235,40 +282,65 @@ def connect(
     token: str | None = None,
     timeout: float | None = None,
     tls: TLS | None = None,
+    retries: int = 0,
+    retry_delay: float = 0.5,
     limits: Limits | None = None,
     **policy: Unpack[PolicyOptions],
 ) -> Connection:
     """Connect to a pynto server: ``"host:port"``, ``("host", port)``, ``"host", port``,
-    ``"tcp://host:port"``, ``"unix:///path"`` or ``"tls://host:port"`` (with ``tls=``), or
-    ``"etcd://HOST:PORT/NAME"`` or a list of addresses: one of those servers (docs/discovery.md)."""
+    ``"tcp://host:port"``, ``"unix:///path"`` or ``"tls://host:port"``; or
+    ``"etcd://HOST:PORT/NAME"`` or a list of addresses: one of those servers (docs/discovery.md).
+
+    ``timeout`` bounds connecting and the handshake together, then each call. ``tls`` is for
+    ``tls://`` addresses only (default ``pynto.TLS()``: the system's trusted CAs). With
+    ``retries=n``, a connection that cannot be made (refused, unreachable, timed out) is tried
+    up to n more times, waiting ``retry_delay`` seconds, then twice as long each time (at most
+    30 s). A refused token raises `pynto.AuthenticationError` at once. ``limits`` is a
+    `pynto.Limits`; policy keywords say what this side lends the peer."""
     if isinstance(address, list) or isinstance(address, str) and address.startswith("etcd://"):
         from ._discovery import connect_registered
 
         return connect_registered(
-            address, lambda a: connect(a, service=service, token=token, timeout=timeout, tls=tls, limits=limits, **policy)
+            address,
+            lambda a: connect(
+                a, service=service, token=token, timeout=timeout, tls=tls, retries=retries,
+                retry_delay=retry_delay, limits=limits, **policy,
+            ),
         )
     if isinstance(address, tuple):
         address, port = address
     if port is not None:
         address = f"{address}:{int(port)}"
     address = os.fspath(address) if isinstance(address, os.PathLike) else str(address)
-    if address.startswith("tls://") and tls is None:
-        raise ValueError("a tls:// address needs tls=pynto.TLS(ca=...)")
+    if retries < 0 or retry_delay < 0:
+        raise ValueError("retries and retry_delay must not be negative")
+    tls_arguments = _tls_arguments(address, tls)
     instance, pol = _prepare(service, policy)
-    conn = _pynto.connect_address(
-        Connection,
-        address,
-        instance,
-        pol,
-        token=token,
-        timeout=timeout,
-        service_name=_service_name(instance),
-        tls_ca=None if tls is None or tls.ca is None else os.fspath(tls.ca),
-        tls_cert=None if tls is None or tls.cert is None else os.fspath(tls.cert),
-        tls_key=None if tls is None or tls.key is None else os.fspath(tls.key),
-        limits=limits,
-    )
-    return _bind(conn, instance)
+    delay = retry_delay
+    attempt = 0
+    while True:
+        try:
+            conn = _pynto.connect_address(
+                Connection,
+                address,
+                instance,
+                pol,
+                token=token,
+                timeout=timeout,
+                service_name=_service_name(instance),
+                limits=limits,
+                **tls_arguments,
+            )
+        except OSError as exc:  # refused, unreachable, timed out, closed in the handshake
+            if attempt >= retries:
+                raise
+            attempt += 1
+            _log.info("connecting to %s failed (%s); try %d of %d in %.1f s",
+                      address, exc, attempt + 1, retries + 1, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, _MAX_RETRY_DELAY)
+            continue
+        return _bind(conn, instance)
 
 
 def connect_subprocess(

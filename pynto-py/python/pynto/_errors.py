@@ -9,6 +9,7 @@ from typing import Any
 
 __all__ = [
     "AccessDenied",
+    "AuthenticationError",
     "ConnectionClosed",
     "ProtocolError",
     "RemoteError",
@@ -30,6 +31,10 @@ class AccessDenied(AttributeError):
 
 class ProtocolError(Exception):
     """The peer sent something malformed, or the handshake failed (version, token)."""
+
+
+class AuthenticationError(ProtocolError):
+    """The server refused this side's token (wrong, or missing where one is required)."""
 
 
 class Unimplemented(NotImplementedError):

@@ -20,6 +20,7 @@ __all__ = [
     "is_proxy",
     "_mark_exiting",
     "_cache_stats",
+    "_set_service_exception_level",
     "PROTOCOL_VERSION",
 ]
 
@@ -153,6 +154,7 @@ class Server:
 def is_proxy(obj: object) -> bool: ...
 def _mark_exiting() -> None: ...
 def _cache_stats() -> dict[str, int]: ...
+def _set_service_exception_level(level: int) -> None: ...
 def connect_address(
     cls: type[Connection],
     address: str,

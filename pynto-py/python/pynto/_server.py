@@ -48,7 +48,8 @@ class Server:
             address = f"unix://{os.fspath(unix)}"
         else:
             scheme = "tls" if tls is not None else "tcp"
-            address = f"{scheme}://{host}:{int(port)}"
+            bracketed = f"[{host}]" if ":" in host and not host.startswith("[") else host
+            address = f"{scheme}://{bracketed}:{int(port)}"
         if tls is not None and (tls.cert is None or tls.key is None):
             raise ValueError("a TLS server needs tls=pynto.TLS(cert=..., key=...)")
         self._raw = _pynto.Server(
@@ -103,9 +104,8 @@ class Server:
             conn = accepted.open(
                 Connection, instance, policy, token=self.token, service_name=_service_name(instance), limits=self.limits
             )
-        except (ProtocolError, ConnectionError, OSError) as exc:
-            log.warning("pynto: refused a connection from %s: %s", accepted.peer, exc)
-            return
+        except (ProtocolError, ConnectionError, OSError):
+            return  # logged by the compiled side (pynto.connection)
         # Whichever side closes it, the connection leaves the server's table: the hook runs
         # once it is closed, so one closed before the check below is never added. (The hook
         # holds the connection weakly: a strong one would make a cycle.)
@@ -122,7 +122,6 @@ class Server:
             conn.close()
             return
         conn._loop = self._loop
-        log.info("pynto: connection from %s", accepted.peer)
         # Every accepted connection gets on_connect, then on_disconnect once, even one its
         # peer closed at once.
         try:

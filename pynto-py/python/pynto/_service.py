@@ -28,10 +28,12 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+import difflib
 import importlib
 import inspect
 import linecache
 import textwrap
+import threading
 import types
 from typing import Any, Callable, TypeVar
 
@@ -381,10 +383,36 @@ def _resolve(obj: Any, name: str, policy: Policy, *, write: bool) -> str:
     # Rule 6.
     if policy.allow_public_attrs:
         return name
+    if _static(obj, name) is _MISSING:
+        suggestion = _did_you_mean(obj, name, policy)
+        if suggestion:
+            raise _access_denied(
+                f"access denied: {_type_name(obj)!r} object has no exposed attribute "
+                f"{name!r}; {suggestion}"
+            )
     raise _access_denied(
         f"access denied: attribute {name!r} of a {_type_name(obj)!r} object is not exposed "
         f"(name it 'exposed_{name}' or decorate it with @pynto.exposed)"
     )
+
+
+_suggesting = threading.local()
+
+
+def _did_you_mean(obj: Any, name: str, policy: Policy) -> str:
+    """``did you mean 'x'?`` naming the exposed attributes of `obj` closest to `name`."""
+    if getattr(_suggesting, "active", False):  # listing the names resolves each of them
+        return ""
+    _suggesting.active = True
+    try:
+        close = difflib.get_close_matches(name, exposed_names(obj, policy), n=3)
+    except Exception:
+        return ""
+    finally:
+        _suggesting.active = False
+    if not close:
+        return ""
+    return f"did you mean {' or '.join(repr(c) for c in close)}?"
 
 
 def resolve_attr(obj: Any, name: str, policy: Policy) -> str:

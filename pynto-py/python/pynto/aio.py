@@ -4,6 +4,7 @@ whose ``async def`` methods run on the server's event loop.
     conn = await pynto.aio.connect("localhost:18812")
     result = await conn.root.compute(21)       # one round trip; the loop keeps running
     value = await conn.root.setting            # an attribute, fetched without blocking
+    nine = await conn.modules.math.pow(3, 2)   # one await for a whole chain (classic)
 
 A blocking call on such a connection from the loop's own thread is refused with a clear
 error instead of stalling the loop.
@@ -32,27 +33,62 @@ async def _settle(pending: Any) -> Any:
 
 
 class _Member:
-    """``aproxy.name``: call it (``await aproxy.name(...)``, one round trip) or await it
-    (``await aproxy.name``, the attribute)."""
+    """An attribute chain on a proxy, resolved when awaited or called, so one ``await``
+    covers the whole chain: ``await aproxy.a.b`` fetches ``a`` then ``b``; ``await
+    aproxy.a.f(1)`` fetches ``a`` then calls its method ``f`` (one round trip for the call).
+    Each step runs without blocking the loop."""
 
-    __slots__ = ("_proxy", "_name")
+    __slots__ = ("_start", "_names")
 
-    def __init__(self, proxy: Any, name: str) -> None:
-        self._proxy = proxy
-        self._name = name
+    def __init__(self, start: Any, names: tuple[str, ...]) -> None:
+        # A proxy (or a value), or a coroutine function giving one.
+        self._start = start
+        self._names = names
+
+    def __getattr__(self, name: str) -> "_Member":
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _Member(self._start, self._names + (name,))
+
+    async def _resolve(self, names: tuple[str, ...]) -> Any:
+        target = self._start
+        if callable(target) and not is_proxy(target):
+            target = await target()
+        for name in names:
+            if is_proxy(target):
+                target = await AsyncResult(target._pynto_async_getattr(name, None))
+            else:
+                target = getattr(target, name)
+        return target
+
+    async def _call(self, args: tuple, kwargs: dict) -> Any:
+        if not self._names:
+            target = await self._resolve(())
+            if is_proxy(target):
+                return await _settle(target._pynto_async_call(None, *args, **kwargs))
+            return _wrap(target(*args, **kwargs))
+        owner = await self._resolve(self._names[:-1])
+        name = self._names[-1]
+        if is_proxy(owner):
+            return await _settle(owner._pynto_async_method(name, None, *args, **kwargs))
+        return _wrap(getattr(owner, name)(*args, **kwargs))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return _settle(self._proxy._pynto_async_method(self._name, None, *args, **kwargs))
+        return self._call(args, kwargs)
 
     def __await__(self):
-        return _settle(self._proxy._pynto_async_getattr(self._name, None)).__await__()
+        async def value() -> Any:
+            return _wrap(await self._resolve(self._names))
+
+        return value().__await__()
 
     def __repr__(self) -> str:
-        return f"<pynto.aio member {self._name!r}>"
+        return f"<pynto.aio member {'.'.join(self._names)!r}>"
 
 
 class AsyncProxy:
-    """An awaitable view of a proxy: attribute access and calls return awaitables."""
+    """An awaitable view of a proxy: attribute chains and calls return awaitables, so one
+    ``await`` covers ``aproxy.a.b.method(x)``."""
 
     __slots__ = ("_proxy",)
 
@@ -62,7 +98,7 @@ class AsyncProxy:
     def __getattr__(self, name: str) -> _Member:
         if name.startswith("__"):
             raise AttributeError(name)
-        return _Member(self._proxy, name)
+        return _Member(self._proxy, (name,))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return _settle(self._proxy._pynto_async_call(None, *args, **kwargs))
@@ -77,23 +113,31 @@ class AsyncProxy:
 
 
 class _AsyncModules:
+    """``conn.modules`` of an `AsyncConnection`: ``await conn.modules.math.pow(3, 2)``."""
+
     __slots__ = ("_conn",)
 
     def __init__(self, conn: "AsyncConnection") -> None:
         self._conn = conn
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> _Member:
         if name.startswith("__"):
             raise AttributeError(name)
         return self[name]
 
-    def __getitem__(self, name: str) -> Any:
-        return self._conn.root.getmodule(name)
+    def __getitem__(self, name: str) -> _Member:
+        root = self._conn.root.sync
+
+        async def module() -> Any:
+            return await AsyncResult(root._pynto_async_method("getmodule", None, name))
+
+        return _Member(module, ())
 
 
 class AsyncConnection:
     """A connection used from asyncio. ``root`` is an ``AsyncProxy``; ``sync`` is the plain
-    ``Connection``."""
+    ``Connection``. On classic servers ``modules``, ``builtins``, ``namespace``, ``eval``,
+    ``execute`` and ``teleport`` are here too, awaitable."""
 
     def __init__(self, conn: Connection, root: Any) -> None:
         self.sync = conn
@@ -101,8 +145,35 @@ class AsyncConnection:
 
     @property
     def modules(self) -> _AsyncModules:
-        """``math = await conn.modules.math`` on classic servers."""
+        """``await conn.modules.math.pow(3, 2)`` on classic servers."""
         return _AsyncModules(self)
+
+    @property
+    def builtins(self) -> _Member:
+        """The peer's ``builtins`` module: ``await conn.builtins.len("abc")`` (classic)."""
+        return _Member(self.root.sync, ("builtins",))
+
+    @property
+    def namespace(self) -> _Member:
+        """The per-connection namespace of ``eval``/``execute`` (classic): ``await
+        conn.namespace``."""
+        return _Member(self.root.sync, ("namespace",))
+
+    async def eval(self, expression: str) -> Any:
+        """Evaluate ``expression`` on the peer, in this connection's namespace (classic)."""
+        return await self.root.eval(expression)
+
+    async def execute(self, source: str) -> None:
+        """Execute ``source`` on the peer, in this connection's namespace (classic)."""
+        await self.root.execute(source)
+
+    async def teleport(self, func: Any) -> Any:
+        """``conn.teleport(func)`` without blocking the loop; the remote function comes back
+        as an `AsyncProxy` (``await (await conn.teleport(f))(x)``)."""
+        loop = asyncio.get_running_loop()
+        # On an executor thread: the loop guard refuses blocking calls only on the loop's.
+        remote = await loop.run_in_executor(None, self.sync.teleport, func)
+        return _wrap(remote)
 
     @property
     def closed(self) -> bool:
