@@ -346,10 +346,8 @@ pub(crate) fn handshake_error(
         return errors::protocol_error(py, message);
     }
     match error {
-        // The runtime's refusal text for a token check (session.rs, `exchange`).
-        Error::Protocol(why) if why.contains("authentication failed") => {
-            errors::authentication_error(py, format!("{addr}: {why}"))
-        }
+        // A refused token (or client certificate): the runtime's own error kind.
+        Error::Authentication(why) => errors::authentication_error(py, format!("{addr}: {why}")),
         Error::Protocol(why) => {
             errors::to_py(py, Error::Protocol(format!("{addr}: {why}")), rebuild)
         }

@@ -70,9 +70,10 @@ pub(crate) fn to_py(py: Python<'_>, error: Error, rebuild: bool) -> PyErr {
             raise(py, &h.connection_closed, why)
         }
         Error::Timeout => raise(py, &h.timeout, "the call timed out".to_string()),
-        Error::Protocol(why)
-        | Error::Authentication(why)
-        | Error::VersionMismatch { reason: why, .. } => raise(py, &h.protocol_error, why),
+        Error::Authentication(why) => raise(py, &h.authentication_error, why),
+        Error::Protocol(why) | Error::VersionMismatch { reason: why, .. } => {
+            raise(py, &h.protocol_error, why)
+        }
         Error::Interrupted(_) => PyErr::fetch_or(py),
         Error::Overloaded(why) => raise(py, &h.protocol_error, why),
     }
