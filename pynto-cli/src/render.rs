@@ -112,6 +112,17 @@ fn write_repr(out: &mut String, value: &Value, refs: &mut dyn RefNamer) {
         }
         Value::Ref(r) => out.push_str(&refs.repr(r)),
         Value::Returned(oid) => out.push_str(&format!("<pynto client object #{oid}>")),
+        Value::Standard(name, args) => {
+            out.push_str(name.strip_prefix("builtins.").unwrap_or(name));
+            out.push('(');
+            for (i, a) in args.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_repr(out, a, refs);
+            }
+            out.push(')');
+        }
     }
 }
 
@@ -485,6 +496,14 @@ fn write_json(out: &mut String, value: &Value, refs: &mut dyn RefNamer) {
             "{{\"ref\": {}, \"type\": \"pynto-cli\"}}",
             json_string(&format!("<pynto client object #{oid}>"))
         )),
+        Value::Standard(name, args) => {
+            out.push_str(&format!(
+                "{{\"standard\": {}, \"args\": ",
+                json_string(name)
+            ));
+            json_array(out, args, refs);
+            out.push('}');
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use pynto_proto::{Value, INLINE_BYTES_MAX};
 use pynto_runtime::{Boxer, Incoming, Session};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{
     PyByteArray, PyBytes, PyComplex, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PySet, PySlice,
     PyString, PyTuple,
@@ -30,9 +31,58 @@ pub(crate) struct Cx<'a, 'py> {
 pub(crate) enum Mode {
     /// A result or an argument: builtin containers cross by reference.
     Result,
-    /// The operand of an operator or comparison: builtin containers of by-value items cross
-    /// by value, for that operation.
+    /// A key or an item (`[]`, `in`): builtin containers of by-value items cross by value,
+    /// for that operation.
     Operand,
+    /// The operand of an operator or comparison: as `Operand`, and an instance of a subclass of
+    /// `int`, `float`, `str` or `bytes` crosses as its base value, for that operation.
+    Arithmetic,
+}
+
+/// `pynto._values`: the standard value types and their reducer, and the rebuilder.
+struct Standard {
+    types: Py<PyDict>,
+    reduce: Py<PyAny>,
+    rebuild: Py<PyAny>,
+}
+
+fn standard_helpers(py: Python<'_>) -> &'static Standard {
+    static STANDARD: PyOnceLock<Standard> = PyOnceLock::new();
+    STANDARD.get_or_init(py, || {
+        let m = py.import("pynto._values").expect("pynto._values imports");
+        let get = |name: &str| m.getattr(name).expect("pynto._values member").unbind();
+        Standard {
+            types: get("STANDARD")
+                .into_bound(py)
+                .cast_into::<PyDict>()
+                .expect("STANDARD is a dict")
+                .unbind(),
+            reduce: get("reduce"),
+            rebuild: get("rebuild"),
+        }
+    })
+}
+
+/// The `Value::Standard` form of `obj` if its exact type is one of `pynto._values.STANDARD`.
+fn standard(obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<Option<Value>> {
+    let py = obj.py();
+    let helpers = standard_helpers(py);
+    if !helpers.types.bind(py).contains(obj.get_type())? {
+        return Ok(None);
+    }
+    let reduced = helpers.reduce.bind(py).call1((obj,))?;
+    if reduced.is_none() {
+        return Ok(None);
+    }
+    let name: String = reduced.get_item(0)?.extract()?;
+    let mut args = Vec::new();
+    for arg in reduced.get_item(1)?.try_iter()? {
+        match by_value(&arg?, Mode::Result, depth + 1)? {
+            Some(v) => args.push(v),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(Value::Standard(name, args)))
 }
 
 /// Nesting beyond this boxes by reference instead of by value (deep by-value nesting would
@@ -156,7 +206,26 @@ fn by_value(obj: &Bound<'_, PyAny>, mode: Mode, depth: u32) -> PyResult<Option<V
     if obj.is_exact_instance_of::<PyFrozenSet>() {
         return Ok(items_by_value(obj, Mode::Result, depth)?.map(Value::FrozenSet));
     }
-    if mode == Mode::Operand {
+    if let Some(value) = standard(obj, depth)? {
+        return Ok(Some(value));
+    }
+    if mode == Mode::Arithmetic {
+        // An operand whose type subclasses a by-value scalar crosses as that scalar, for this
+        // one operation: the owner's operator then sees a value it knows.
+        for (base, exact) in [
+            (py.get_type::<PyInt>(), "__int__"),
+            (py.get_type::<PyFloat>(), "__float__"),
+            (py.get_type::<PyString>(), "__str__"),
+            (py.get_type::<PyBytes>(), "__bytes__"),
+        ] {
+            if obj.is_instance(&base)? {
+                // `int.__int__(x)` and its kin give the exact base value of a subclass.
+                let plain = base.getattr(exact)?.call1((obj,))?;
+                return by_value(&plain, Mode::Result, depth + 1);
+            }
+        }
+    }
+    if mode != Mode::Result {
         if obj.is_exact_instance_of::<PyList>() {
             return Ok(items_by_value(obj, mode, depth)?.map(Value::List));
         }
@@ -220,6 +289,26 @@ fn big_int_bytes(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
     Ok(bytes)
 }
 
+/// The int of a `Value::BigInt`.
+pub(crate) fn big_int<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("signed", true)?;
+    py.get_type::<PyInt>().call_method(
+        "from_bytes",
+        (PyBytes::new(py, bytes), "little"),
+        Some(&kwargs),
+    )
+}
+
+/// The local object of a `Value::Standard` (only names on `pynto._values`' allow-list).
+pub(crate) fn rebuild_standard<'py>(
+    py: Python<'py>,
+    name: &str,
+    args: Bound<'py, PyTuple>,
+) -> PyResult<Bound<'py, PyAny>> {
+    standard_helpers(py).rebuild.bind(py).call1((name, args))
+}
+
 /// Unbox each of `values`.
 fn unbox_all<'py>(cx: &Cx<'_, 'py>, values: &[Value]) -> PyResult<Vec<Bound<'py, PyAny>>> {
     values.iter().map(|v| from_value(cx, v)).collect()
@@ -253,15 +342,7 @@ pub(crate) fn from_value<'py>(cx: &Cx<'_, 'py>, value: &Value) -> PyResult<Bound
         Value::None => py.None().into_bound(py),
         Value::Bool(b) => pyo3::types::PyBool::new(py, *b).to_owned().into_any(),
         Value::Int(i) => i.into_pyobject(py)?.into_any(),
-        Value::BigInt(bytes) => {
-            let kwargs = PyDict::new(py);
-            kwargs.set_item("signed", true)?;
-            py.get_type::<PyInt>().call_method(
-                "from_bytes",
-                (PyBytes::new(py, bytes), "little"),
-                Some(&kwargs),
-            )?
-        }
+        Value::BigInt(bytes) => big_int(py, bytes)?,
         Value::Float(f) => PyFloat::new(py, *f).into_any(),
         Value::Complex(re, im) => PyComplex::from_doubles(py, *re, *im).into_any(),
         Value::Str(s) => PyString::new(py, s).into_any(),
@@ -299,6 +380,9 @@ pub(crate) fn from_value<'py>(cx: &Cx<'_, 'py>, value: &Value) -> PyResult<Bound
                 crate::errors::protocol_error(py, format!("reference {} was not counted", r.oid))
             })?;
             proxy::proxy_for(py, cx.session, cx.state, handle, r.type_id)?
+        }
+        Value::Standard(name, args) => {
+            rebuild_standard(py, name, PyTuple::new(py, unbox_all(cx, args)?)?)?
         }
         Value::Returned(oid) => cx
             .incoming

@@ -8,7 +8,9 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use pynto_proto::{Args, BinaryForm, BinaryOp, CompareOp, Op, Target, TypeDesc, TypeId, UnaryOp};
+use pynto_proto::{
+    Args, BinaryForm, BinaryOp, CompareOp, Op, Target, TypeDesc, TypeId, UnaryOp, Value,
+};
 use pynto_runtime::{Boxer, CallOptions, Error, RemoteRef, Session};
 use pyo3::exceptions::{PyStopIteration, PyTypeError};
 use pyo3::prelude::*;
@@ -356,7 +358,7 @@ impl Proxy {
         slf.get().op_with(slf.py(), |state, boxer| {
             Ok(Op::Compare(
                 op,
-                boxing::to_value(state, other, boxer, Mode::Operand)?,
+                boxing::to_value(state, other, boxer, Mode::Arithmetic)?,
             ))
         })
     }
@@ -374,7 +376,7 @@ impl Proxy {
             Ok(Op::Binary(
                 op,
                 form,
-                boxing::to_value(state, other, boxer, Mode::Operand)?,
+                boxing::to_value(state, other, boxer, Mode::Arithmetic)?,
             ))
         })
     }
@@ -388,17 +390,19 @@ impl Proxy {
         slf.get().op(slf.py(), Op::Enter)
     }
 
+    /// `__exit__`: the exception goes (by value when it can), its local traceback does not
+    /// (a traceback cannot cross; the owner's `__exit__` sees `None`).
     fn _pynto_exit<'py>(
         slf: &Bound<'py, Self>,
         a: &Bound<'py, PyAny>,
         b: &Bound<'py, PyAny>,
-        c: &Bound<'py, PyAny>,
+        _c: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         slf.get().op_with(slf.py(), |state, boxer| {
             Ok(Op::Exit(
                 boxing::to_value(state, a, boxer, Mode::Result)?,
                 boxing::to_value(state, b, boxer, Mode::Result)?,
-                boxing::to_value(state, c, boxer, Mode::Result)?,
+                Value::None,
             ))
         })
     }
@@ -409,6 +413,13 @@ impl Proxy {
         qualname: String,
     ) -> PyResult<Bound<'py, PyAny>> {
         slf.get().op(slf.py(), Op::IsInstance(module, qualname))
+    }
+
+    /// `copy.copy` (or, with `deep`, `copy.deepcopy`) of the object, made by its owner.
+    fn _pynto_copy<'py>(slf: &Bound<'py, Self>, deep: bool) -> PyResult<Bound<'py, PyAny>> {
+        let name = if deep { "__deepcopy__" } else { "__copy__" };
+        slf.get()
+            .op(slf.py(), Op::CallMethod(name.to_owned(), Args::default()))
     }
 
     fn _pynto_pickle<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
@@ -691,7 +702,9 @@ pub(crate) fn proxy_for<'py>(
         prefetch: Mutex::new(Prefetch::default()),
     };
     let seed = Bound::new(py, ProxySeed(Mutex::new(Some(proxy))))?;
-    let obj = cls.bind(py).call1((seed,))?;
+    // `__new__` alone: a proxy class's `__init__` forwards explicit `proxy.__init__(...)` calls.
+    let cls = cls.bind(py);
+    let obj = cls.call_method1(pyo3::intern!(py, "__new__"), (cls, seed))?;
     state
         .proxies
         .lock()

@@ -273,7 +273,11 @@ fn collect<'v>(value: &'v Value, refs: &mut Vec<&'v pynto_proto::ObjRef>, return
     match value {
         Value::Ref(r) => refs.push(r),
         Value::Returned(oid) => returned.push(*oid),
-        Value::Tuple(items) | Value::FrozenSet(items) | Value::List(items) | Value::Set(items) => {
+        Value::Tuple(items)
+        | Value::FrozenSet(items)
+        | Value::List(items)
+        | Value::Set(items)
+        | Value::Standard(_, items) => {
             for item in items {
                 collect(item, refs, returned);
             }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import collections.abc
 import sys
+import types
 
 from . import _opcodes as op
 
@@ -54,8 +55,14 @@ def _unary(code: int):
     return method
 
 
+# Builtin types that the builtins module does not name.
+_UNNAMED_BUILTINS = {"module": types.ModuleType}
+
+
 def _local_class(module: str, qualname: str):
     """The class of that name if its module is already loaded here (never imports)."""
+    if module == "builtins" and qualname in _UNNAMED_BUILTINS:
+        return _UNNAMED_BUILTINS[qualname]
     mod = builtins if module == "builtins" else sys.modules.get(module)
     obj = mod
     for part in qualname.split("."):
@@ -66,7 +73,44 @@ def _local_class(module: str, qualname: str):
 
 
 def _reduce_ex(self, protocol):
-    raise TypeError("a pynto proxy cannot be pickled; use pynto.obtain(proxy) for a local copy")
+    """Pickling a proxy pickles a local copy (``pynto.obtain``: the owner must allow pickling)."""
+    from . import obtain
+
+    try:
+        local = obtain(self)
+    except Exception as e:
+        raise TypeError(f"cannot pickle a pynto proxy of {type(self).__qualname__}: the local copy failed ({e})") from e
+    return local.__reduce_ex__(protocol)
+
+
+def _copy(self):
+    """``copy.copy(proxy)``: a shallow copy made where the object lives; a proxy to it."""
+    return self._pynto_copy(False)
+
+
+def _deepcopy(self, memo):
+    """``copy.deepcopy(proxy)``: a deep copy made where the object lives; a proxy to it."""
+    return self._pynto_copy(True)
+
+
+def _init(self, *args, **kwargs):
+    """``proxy.__init__(...)`` called by name re-runs the remote object's ``__init__``."""
+    self.__getattr__("__init__")(*args, **kwargs)
+
+
+def _instancecheck(self, instance):
+    return bool(self.__getattr__("__instancecheck__")(instance))
+
+
+def _subclasscheck(self, subclass):
+    return bool(self.__getattr__("__subclasscheck__")(subclass))
+
+
+def _mro_entries(self, bases):
+    raise TypeError(
+        f"cannot subclass {self!r}: it is a class living in another process (a pynto proxy), and "
+        "a local class cannot inherit from it; subclass it on its side (e.g. conn.execute) instead"
+    )
 
 
 def _dir(self):
@@ -120,7 +164,16 @@ def make_class(base: type, module: str, qualname: str, dunders: list, methods: l
 
 
 def _make_class(base: type, module: str, qualname: str, dunders: list, methods: list, abcs: list) -> type:
-    ns: dict = {"__slots__": (), "__module__": "pynto.proxies", "__qualname__": qualname, "__dir__": _dir, "__reduce_ex__": _reduce_ex}
+    ns: dict = {
+        "__slots__": (),
+        "__module__": "pynto.proxies",
+        "__qualname__": qualname,
+        "__dir__": _dir,
+        "__reduce_ex__": _reduce_ex,
+        "__copy__": _copy,
+        "__deepcopy__": _deepcopy,
+        "__init__": _init,
+    }
     ns["__repr__"] = getattr(base, "_pynto_repr")
     for name in dunders:
         if name in _DIRECT:
@@ -133,6 +186,11 @@ def _make_class(base: type, module: str, qualname: str, dunders: list, methods: 
             ns[name] = _unary(op.UNARY[name])
         elif name in _ASYNC:
             ns[name] = _ASYNC[name]
+        elif name == "__instancecheck__":
+            ns[name] = _instancecheck
+            ns["__mro_entries__"] = _mro_entries
+        elif name == "__subclasscheck__":
+            ns[name] = _subclasscheck
     if "__hash__" not in dunders and "__eq__" in dunders:
         ns["__hash__"] = None
     if "__unhashable__" in dunders:
@@ -148,7 +206,9 @@ def _make_class(base: type, module: str, qualname: str, dunders: list, methods: 
         return base.__getattr__(self, "__doc__")
 
     ns["__doc__"] = property(_doc)
-    cls = type(qualname.rpartition(".")[2] or "Proxy", (base,), ns)
+    # The class's name says it is a proxy, so an error message never reads "... for 'list'
+    # objects doesn't apply to a 'list' object" (its __qualname__ stays the remote type's).
+    cls = type(f"{qualname.rpartition('.')[2] or 'object'} (pynto proxy)", (base,), ns)
     if local is None:
         for name in abcs:
             abc = getattr(collections.abc, name, None)
