@@ -43,6 +43,8 @@ pub(crate) enum Mode {
 struct Standard {
     types: Py<PyDict>,
     reduce: Py<PyAny>,
+    operands: Py<PyDict>,
+    reduce_operand: Py<PyAny>,
     rebuild: Py<PyAny>,
 }
 
@@ -58,6 +60,12 @@ fn standard_helpers(py: Python<'_>) -> &'static Standard {
                 .expect("STANDARD is a dict")
                 .unbind(),
             reduce: get("reduce"),
+            operands: get("OPERANDS")
+                .into_bound(py)
+                .cast_into::<PyDict>()
+                .expect("OPERANDS is a dict")
+                .unbind(),
+            reduce_operand: get("reduce_operand"),
             rebuild: get("rebuild"),
         }
     })
@@ -70,14 +78,36 @@ fn standard(obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<Option<Value>> {
     if !helpers.types.bind(py).contains(obj.get_type())? {
         return Ok(None);
     }
-    let reduced = helpers.reduce.bind(py).call1((obj,))?;
+    reduced(obj, &helpers.reduce, Mode::Result, depth)
+}
+
+/// The `Value::Standard` form of an operand whose exact type is one of
+/// `pynto._values.OPERANDS` (mutable containers: by value for one operation only).
+fn operand_standard(obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<Option<Value>> {
+    let py = obj.py();
+    let helpers = standard_helpers(py);
+    if !helpers.operands.bind(py).contains(obj.get_type())? {
+        return Ok(None);
+    }
+    reduced(obj, &helpers.reduce_operand, Mode::Operand, depth)
+}
+
+/// `reduce(obj)` as a `Value::Standard`, its arguments boxed in `mode`.
+fn reduced(
+    obj: &Bound<'_, PyAny>,
+    reduce: &Py<PyAny>,
+    mode: Mode,
+    depth: u32,
+) -> PyResult<Option<Value>> {
+    let py = obj.py();
+    let reduced = reduce.bind(py).call1((obj,))?;
     if reduced.is_none() {
         return Ok(None);
     }
     let name: String = reduced.get_item(0)?.extract()?;
     let mut args = Vec::new();
     for arg in reduced.get_item(1)?.try_iter()? {
-        match by_value(&arg?, Mode::Result, depth + 1)? {
+        match by_value(&arg?, mode, depth + 1)? {
             Some(v) => args.push(v),
             None => return Ok(None),
         }
@@ -209,16 +239,25 @@ fn by_value(obj: &Bound<'_, PyAny>, mode: Mode, depth: u32) -> PyResult<Option<V
     if let Some(value) = standard(obj, depth)? {
         return Ok(Some(value));
     }
-    if mode == Mode::Arithmetic {
-        // An operand whose type subclasses a by-value scalar crosses as that scalar, for this
-        // one operation: the owner's operator then sees a value it knows.
+    if mode != Mode::Result {
+        if let Some(value) = operand_standard(obj, depth)? {
+            return Ok(Some(value));
+        }
+    }
+    if mode == Mode::Arithmetic && !obj.is_instance_of::<Proxy>() {
+        // An operand whose type subclasses a by-value scalar or a tuple crosses as that
+        // value, for this one operation: the owner's operator then sees a value it knows.
+        let ty = obj.get_type();
+        if ty.is_subclass(&py.get_type::<PyTuple>())? {
+            return Ok(items_by_value(obj, mode, depth)?.map(Value::Tuple));
+        }
         for (base, exact) in [
             (py.get_type::<PyInt>(), "__int__"),
             (py.get_type::<PyFloat>(), "__float__"),
             (py.get_type::<PyString>(), "__str__"),
             (py.get_type::<PyBytes>(), "__bytes__"),
         ] {
-            if obj.is_instance(&base)? {
+            if ty.is_subclass(&base)? {
                 // `int.__int__(x)` and its kin give the exact base value of a subclass.
                 let plain = base.getattr(exact)?.call1((obj,))?;
                 return by_value(&plain, Mode::Result, depth + 1);

@@ -211,6 +211,15 @@ impl Proxy {
         Ok(())
     }
 
+    /// The remote attribute `name` (also a special method's, which `proxy.name` would find
+    /// on the proxy class instead).
+    fn _pynto_attr<'py>(
+        slf: &Bound<'py, Self>,
+        name: &Bound<'py, PyString>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        Self::__getattr__(slf, name)
+    }
+
     /// The connection this proxy belongs to.
     #[getter]
     fn _pynto_conn(&self, py: Python<'_>) -> Py<Connection> {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import signal
 import unittest
 import warnings
 from typing import Any, Callable
@@ -124,13 +125,28 @@ class _TimedResult(unittest.TestResult):
         import time
 
         self._start = time.monotonic()
+        signal.setitimer(signal.ITIMER_REAL, TEST_SECONDS)
         super().startTest(test)
 
     def stopTest(self, test: unittest.TestCase) -> None:
         import time
 
+        signal.setitimer(signal.ITIMER_REAL, 0)
         self.durations[_short(test)] = time.monotonic() - self._start
         super().stopTest(test)
+
+
+class TooSlow(Exception):
+    """A test ran past TEST_SECONDS (through a proxy, its loops cost a round trip per step)."""
+
+
+# Each test gets this long; a test that loops over tens of thousands of remote operations is
+# stopped and reported as too slow (in the expected-failure list with its reason).
+TEST_SECONDS = 2.0
+
+
+def _too_slow(signum: int, frame: Any) -> None:
+    raise TooSlow(f"ran past {TEST_SECONDS} s")
 
 
 def run(name: str, conn: Any) -> tuple[int, dict[str, str]]:
@@ -144,9 +160,14 @@ def run(name: str, conn: Any) -> tuple[int, dict[str, str]]:
         loader = unittest.TestLoader()
         suite = unittest.TestSuite(loader.loadTestsFromTestCase(c) for c in classes)
         result = _TimedResult()
-        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            suite.run(result)
+        previous = signal.signal(signal.SIGALRM, _too_slow)
+        try:
+            with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+                warnings.simplefilter("ignore")
+                suite.run(result)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
     finally:
         test_deque.deque, test_collections.Counter = saved
     failed = {}

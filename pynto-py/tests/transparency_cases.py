@@ -606,7 +606,37 @@ def applicable(local: tuple, strict: bool) -> bool:
     return not (isinstance(cls, type) and issubclass(cls, _NOT_APPLICABLE))
 
 
+# Kinds whose equality is identity (functions, classes, modules, enum members): a twin made in
+# this process is by definition another object than the one in the server.
+IDENTITY_KINDS = {
+    "function", "lambda", "builtin", "partial", "coroutine_function", "class", "module", "json_module", "os_module",
+    "enum", "flag",
+}
+# Kinds whose hash comes from a str hash, which is salted per process (PYTHONHASHSEED).
+SALTED_HASH_KINDS = {"mystr", "UserString"}
+# Operations done by C code that checks the real type (PyList_Check and kin), not __class__.
+REAL_TYPE_OPS = {
+    ("stdlib", "json_dumps"): "the json C encoder checks the real type (PyList_Check, ...)",
+    ("stdlib", "json_roundtrip"): "the json C encoder checks the real type (PyList_Check, ...)",
+    ("stdlib", "heapify"): "heapq's C functions require a real list",
+    ("stdlib", "is_dataclass"): "dataclasses look fields up on type(obj), the proxy class",
+    ("stdlib", "asdict"): "dataclasses look fields up on type(obj), the proxy class",
+    ("stdlib", "astuple"): "dataclasses look fields up on type(obj), the proxy class",
+    ("stdlib", "replace"): "dataclasses look fields up on type(obj), the proxy class",
+    ("stdlib", "enum_members"): "iterating type(x) iterates the proxy class, not the enum",
+    ("numeric", "int"): "int() parses str, bytes and buffers by their real type",
+    ("numeric", "float"): "float() parses str, bytes and buffers by their real type",
+    ("numeric", "complex"): "complex() parses str by its real type",
+}
+
+
 def unpassable(fam: str, op_name: str, kind: str) -> str | None:
+    if kind in IDENTITY_KINDS and "twin" in op_name and fam in ("comparisons", "hashing", "calls", "operators", "in_place"):
+        return "equality is identity for this kind; the server's object is another object than this process's twin"
+    if kind in SALTED_HASH_KINDS and fam == "hashing":
+        return "the hash is computed in the server, where str hashes are salted differently (PYTHONHASHSEED)"
+    if (fam, op_name) in REAL_TYPE_OPS and kind not in ("decimal", "fraction", "datetime", "range"):
+        return REAL_TYPE_OPS[(fam, op_name)]
     return UNPASSABLE.get((fam, op_name, kind)) or UNPASSABLE.get((fam, op_name, "*"))
 
 

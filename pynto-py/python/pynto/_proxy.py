@@ -55,8 +55,16 @@ def _unary(code: int):
     return method
 
 
-# Builtin types that the builtins module does not name.
-_UNNAMED_BUILTINS = {"module": types.ModuleType}
+# Builtin types that the builtins module does not name (an instance's `__class__` is the local
+# type, so isinstance checks against it hold as they would locally).
+_UNNAMED_BUILTINS = {
+    t.__name__: t
+    for t in (
+        types.ModuleType, types.GeneratorType, types.MappingProxyType, type({}.keys()), type({}.values()),
+        type({}.items()), type(iter([])), type(iter(())), type(iter(range(0))), type(iter("")), type(iter({})),
+        type(iter(set())), type(reversed([])),
+    )
+}
 
 
 def _local_class(module: str, qualname: str):
@@ -95,15 +103,15 @@ def _deepcopy(self, memo):
 
 def _init(self, *args, **kwargs):
     """``proxy.__init__(...)`` called by name re-runs the remote object's ``__init__``."""
-    self.__getattr__("__init__")(*args, **kwargs)
+    self._pynto_attr("__init__")(*args, **kwargs)
 
 
 def _instancecheck(self, instance):
-    return bool(self.__getattr__("__instancecheck__")(instance))
+    return bool(self._pynto_attr("__instancecheck__")(instance))
 
 
 def _subclasscheck(self, subclass):
-    return bool(self.__getattr__("__subclasscheck__")(subclass))
+    return bool(self._pynto_attr("__subclasscheck__")(subclass))
 
 
 def _mro_entries(self, bases):
@@ -206,9 +214,7 @@ def _make_class(base: type, module: str, qualname: str, dunders: list, methods: 
         return base.__getattr__(self, "__doc__")
 
     ns["__doc__"] = property(_doc)
-    # The class's name says it is a proxy, so an error message never reads "... for 'list'
-    # objects doesn't apply to a 'list' object" (its __qualname__ stays the remote type's).
-    cls = type(f"{qualname.rpartition('.')[2] or 'object'} (pynto proxy)", (base,), ns)
+    cls = type(qualname.rpartition(".")[2] or "Proxy", (base,), ns)
     if local is None:
         for name in abcs:
             abc = getattr(collections.abc, name, None)

@@ -12,7 +12,9 @@ named by the peer or unpickles anything.
 
 from __future__ import annotations
 
+import array
 import builtins
+import collections
 import datetime
 import decimal
 import fractions
@@ -71,6 +73,28 @@ def reduce(obj: Any) -> tuple[str, tuple] | None:
     return None if args is None else (name, tuple(args))
 
 
+# Mutable standard containers that cross by value as the operand of an operator, a comparison,
+# a key or an item only (like list, dict, set and bytearray), never as a result or argument.
+OPERANDS: dict[type, tuple[str, Callable[[Any], tuple | None]]] = {
+    collections.deque: ("collections.deque", lambda d: (list(d), d.maxlen)),
+    collections.OrderedDict: ("collections.OrderedDict", lambda d: (list(d.items()),)),
+    collections.Counter: ("collections.Counter", lambda c: (dict(c),)),
+    collections.defaultdict: ("collections.defaultdict", lambda d: (None, dict(d))),
+    collections.UserList: ("collections.UserList", lambda u: (list(u.data),)),
+    collections.UserDict: ("collections.UserDict", lambda u: (dict(u.data),)),
+    collections.UserString: ("collections.UserString", lambda u: (u.data,)),
+    array.array: ("array.array", lambda a: (a.typecode, a.tolist())),
+    type({}.keys()): ("builtins.dict_keys", lambda k: (list(k),)),
+    type({}.items()): ("builtins.dict_items", lambda i: (list(i),)),
+}
+
+
+def reduce_operand(obj: Any) -> tuple[str, tuple] | None:
+    """(type name, constructor args) of an operand in ``OPERANDS``."""
+    name, args_of = OPERANDS[type(obj)]
+    return name, tuple(args_of(obj))
+
+
 def _build_datetime(y, mo, d, h, mi, s, us, tz, fold):
     return datetime.datetime(y, mo, d, h, mi, s, us, tz, fold=fold)
 
@@ -91,6 +115,16 @@ _REBUILD: dict[str, Callable[..., Any]] = {
     "pathlib.PureWindowsPath": pathlib.PureWindowsPath,
     "builtins.range": range,
     "uuid.UUID": lambda i: uuid.UUID(int=i),
+    "collections.deque": collections.deque,
+    "collections.OrderedDict": collections.OrderedDict,
+    "collections.Counter": collections.Counter,
+    "collections.defaultdict": collections.defaultdict,
+    "collections.UserList": collections.UserList,
+    "collections.UserDict": collections.UserDict,
+    "collections.UserString": collections.UserString,
+    "array.array": array.array,
+    "builtins.dict_keys": lambda keys: dict.fromkeys(keys).keys(),
+    "builtins.dict_items": lambda items: dict(items).items(),
 }
 
 
