@@ -112,7 +112,8 @@ fn write_repr(out: &mut String, value: &Value, refs: &mut dyn RefNamer) {
         }
         Value::Ref(r) => out.push_str(&refs.repr(r)),
         Value::Returned(oid) => out.push_str(&format!("<pynto client object #{oid}>")),
-        Value::Standard(name, args) => {
+        Value::Standard(standard) => {
+            let (name, args) = &**standard;
             out.push_str(name.strip_prefix("builtins.").unwrap_or(name));
             out.push('(');
             for (i, a) in args.iter().enumerate() {
@@ -496,7 +497,8 @@ fn write_json(out: &mut String, value: &Value, refs: &mut dyn RefNamer) {
             "{{\"ref\": {}, \"type\": \"pynto-cli\"}}",
             json_string(&format!("<pynto client object #{oid}>"))
         )),
-        Value::Standard(name, args) => {
+        Value::Standard(standard) => {
+            let (name, args) = &**standard;
             out.push_str(&format!(
                 "{{\"standard\": {}, \"args\": ",
                 json_string(name)

@@ -55,8 +55,8 @@ pub enum Value {
     /// An instance of a standard immutable value type (`datetime.date`, `decimal.Decimal`,
     /// a builtin exception, ...), named by its qualified type name and rebuilt by the receiver
     /// from by-value constructor arguments. A receiver admits only the names on its own
-    /// allow-list; anything else is refused.
-    Standard(String, Vec<Value>),
+    /// allow-list; anything else is refused. Boxed, so `Value` stays small.
+    Standard(Box<(String, Vec<Value>)>),
 }
 
 /// A reference to an object the sender exports.

@@ -112,7 +112,7 @@ fn reduced(
             None => return Ok(None),
         }
     }
-    Ok(Some(Value::Standard(name, args)))
+    Ok(Some(Value::Standard(Box::new((name, args)))))
 }
 
 /// Nesting beyond this boxes by reference instead of by value (deep by-value nesting would
@@ -420,7 +420,8 @@ pub(crate) fn from_value<'py>(cx: &Cx<'_, 'py>, value: &Value) -> PyResult<Bound
             })?;
             proxy::proxy_for(py, cx.session, cx.state, handle, r.type_id)?
         }
-        Value::Standard(name, args) => {
+        Value::Standard(standard) => {
+            let (name, args) = &**standard;
             rebuild_standard(py, name, PyTuple::new(py, unbox_all(cx, args)?)?)?
         }
         Value::Returned(oid) => cx

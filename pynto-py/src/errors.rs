@@ -134,7 +134,8 @@ fn plain_value(py: Python<'_>, value: &Value) -> Option<Py<PyAny>> {
             .unbind(),
         Value::BigInt(bytes) => crate::boxing::big_int(py, bytes).ok()?.unbind(),
         Value::Ellipsis => py.Ellipsis(),
-        Value::Standard(name, items) => {
+        Value::Standard(standard) => {
+            let (name, items) = &**standard;
             let items: Option<Vec<_>> = items.iter().map(|v| plain_value(py, v)).collect();
             let items = PyTuple::new(py, items?).ok()?;
             crate::boxing::rebuild_standard(py, name, items)

@@ -137,19 +137,18 @@ class _TimedResult(unittest.TestResult):
 
 
 class TooSlow(Exception):
-    """A test ran past TEST_SECONDS (through a proxy, its loops cost a round trip per step)."""
+    """A test ran past TEST_SECONDS."""
 
 
-# Each test gets this long; a test that loops over tens of thousands of remote operations is
-# stopped and reported as too slow (in the expected-failure list with its reason).
-TEST_SECONDS = 2.0
+# Each test gets this long at most (a guard against a hang: a test that runs past it fails).
+TEST_SECONDS = 30.0
 
 
 def _too_slow(signum: int, frame: Any) -> None:
     raise TooSlow(f"ran past {TEST_SECONDS} s")
 
 
-def run(name: str, conn: Any) -> tuple[int, dict[str, str]]:
+def run(name: str, conn: Any, skip: tuple = ()) -> tuple[int, dict[str, str]]:
     """(tests run, {failed test: first line of its error}) for suite ``name``."""
     import test.test_collections as test_collections
     import test.test_deque as test_deque
@@ -158,7 +157,10 @@ def run(name: str, conn: Any) -> tuple[int, dict[str, str]]:
     try:
         classes = _classes(conn)[name]()
         loader = unittest.TestLoader()
-        suite = unittest.TestSuite(loader.loadTestsFromTestCase(c) for c in classes)
+        slow = set(skip)
+        suite = unittest.TestSuite(
+            t for c in classes for t in loader.loadTestsFromTestCase(c) if _short(t) not in slow
+        )
         result = _TimedResult()
         previous = signal.signal(signal.SIGALRM, _too_slow)
         try:
@@ -172,7 +174,7 @@ def run(name: str, conn: Any) -> tuple[int, dict[str, str]]:
         test_deque.deque, test_collections.Counter = saved
     failed = {}
     for test, text in result.failures + result.errors:
-        lines = [ln for ln in text.strip().splitlines() if ln and not ln.startswith(" ")]
+        lines = [ln for ln in text.strip().splitlines() if ln and not ln.startswith((" ", "[pynto: exception"))]
         failed[_short(test)] = lines[-1][:200] if lines else "?"
     for test, _ in result.unexpectedSuccesses:
         failed[_short(test)] = "unexpected success"

@@ -273,12 +273,13 @@ fn collect<'v>(value: &'v Value, refs: &mut Vec<&'v pynto_proto::ObjRef>, return
     match value {
         Value::Ref(r) => refs.push(r),
         Value::Returned(oid) => returned.push(*oid),
-        Value::Tuple(items)
-        | Value::FrozenSet(items)
-        | Value::List(items)
-        | Value::Set(items)
-        | Value::Standard(_, items) => {
+        Value::Tuple(items) | Value::FrozenSet(items) | Value::List(items) | Value::Set(items) => {
             for item in items {
+                collect(item, refs, returned);
+            }
+        }
+        Value::Standard(standard) => {
+            for item in &standard.1 {
                 collect(item, refs, returned);
             }
         }

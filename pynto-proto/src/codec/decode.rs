@@ -810,7 +810,7 @@ impl<'a> Reader<'a> {
                 }
                 let name = self.string("the standard value's type name")?;
                 let args = self.items(fields - 1, depth)?;
-                Ok(Value::Standard(name, args))
+                Ok(Value::Standard(Box::new((name, args))))
             }
         }
     }

@@ -378,7 +378,8 @@ pub(super) fn value(v: &Value, buf: &mut Vec<u8>, att: &mut Vec<Bytes>) {
             tagged(buf, V_RETURNED, 1);
             uint(buf, *oid);
         }
-        Value::Standard(name, args) => {
+        Value::Standard(standard) => {
+            let (name, args) = &**standard;
             tagged(buf, V_STANDARD, args.len() + 1);
             string(buf, name);
             for v in args {

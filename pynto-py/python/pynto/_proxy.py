@@ -41,8 +41,10 @@ def _compare(code: int):
     return method
 
 
-def _binary(code: int, form: int):
-    def method(self, other):
+def _binary(code: int, form: int, name: str):
+    def method(self, other, *more):
+        if more:  # `RemoteClass.__or__(a, b)` called by name: the remote class's own function
+            return self._pynto_attr(name)(other, *more)
         return self._pynto_binary(code, form, other)
 
     return method
@@ -189,7 +191,7 @@ def _make_class(base: type, module: str, qualname: str, dunders: list, methods: 
         elif name in op.COMPARE:
             ns[name] = _compare(op.COMPARE[name])
         elif name in op.BINARY:
-            ns[name] = _binary(*op.BINARY[name])
+            ns[name] = _binary(*op.BINARY[name], name)
         elif name in op.UNARY:
             ns[name] = _unary(op.UNARY[name])
         elif name in _ASYNC:
