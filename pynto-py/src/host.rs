@@ -84,7 +84,7 @@ pub(crate) struct Helpers {
     pub pickle_dumps: Py<PyAny>,
     pub on_disconnect: Py<PyAny>,
     pub drive: Py<PyAny>,
-    pub coroutine_type: Py<PyAny>,
+    pub local_coroutine: Py<PyAny>,
 }
 
 pub(crate) fn helpers(py: Python<'_>) -> &'static Helpers {
@@ -115,7 +115,7 @@ pub(crate) fn helpers(py: Python<'_>) -> &'static Helpers {
             pickle_dumps: get("pickle", "dumps"),
             on_disconnect: get("pynto._host", "on_disconnect"),
             drive: get("pynto._host", "drive"),
-            coroutine_type: get("types", "CoroutineType"),
+            local_coroutine: get("pynto._host", "local_coroutine"),
         }
     })
 }
@@ -215,7 +215,7 @@ impl PyHost {
             }
             Op::Call(args) => {
                 let (args, kwargs) = unbox_args(cx, &args)?;
-                self.finish(py, target.call(args, kwargs.as_ref())?)
+                target.call(args, kwargs.as_ref())
             }
             // `copy.copy(proxy)` / `copy.deepcopy(proxy)`: a data-model operation, allowed on
             // every exported object; the copy is made here and crosses as any result does.
@@ -235,7 +235,7 @@ impl PyHost {
                 let real = self.resolve(py, target, &name)?;
                 let method = target.getattr(real)?;
                 let (args, kwargs) = unbox_args(cx, &args)?;
-                self.finish(py, method.call(args, kwargs.as_ref())?)
+                method.call(args, kwargs.as_ref())
             }
             Op::Repr => Ok(target.repr()?.into_any()),
             Op::Str => Ok(target.str()?.into_any()),
@@ -287,14 +287,7 @@ impl PyHost {
             Op::Unary(u) => unary(py, h, target, u),
             Op::Enter => target.call_method0("__enter__"),
             Op::Exit(a, b, c) => {
-                let (a, b, c) = (arg(&a)?, arg(&b)?, arg(&c)?);
-                if b.is_instance_of::<pyo3::exceptions::PyBaseException>() {
-                    // The exception arrived as a real one: its own type, its own traceback.
-                    let tb = b.getattr(pyo3::intern!(py, "__traceback__"))?;
-                    target.call_method1("__exit__", (b.get_type(), b, tb))
-                } else {
-                    target.call_method1("__exit__", (a, b, c))
-                }
+                target.call_method1("__exit__", exit_args(arg(&a)?, arg(&b)?, arg(&c)?)?)
             }
             Op::IsInstance(module, qualname) => h
                 .isinstance_by_name
@@ -314,23 +307,11 @@ impl PyHost {
             Op::ANext => self.drive(py, target.call_method0("__anext__")?),
             Op::AEnter => self.drive(py, target.call_method0("__aenter__")?),
             Op::AExit(a, b, c) => {
-                let awaitable = target.call_method1("__aexit__", (arg(&a)?, arg(&b)?, arg(&c)?))?;
+                let args = exit_args(arg(&a)?, arg(&b)?, arg(&c)?)?;
+                let awaitable = target.call_method1("__aexit__", args)?;
                 self.drive(py, awaitable)
             }
         }
-    }
-
-    /// A call's result: a coroutine (an `async def` method) is run to completion on the
-    /// connection's event loop, or on pynto's background loop.
-    fn finish<'py>(
-        &self,
-        py: Python<'py>,
-        result: Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        if result.get_type().is(helpers(py).coroutine_type.bind(py)) {
-            return self.drive(py, result);
-        }
-        Ok(result)
     }
 
     /// Run `awaitable` to completion on the owner's event loop and return its result.
@@ -470,6 +451,23 @@ fn special<'py>(
             Ok(py.NotImplemented().into_bound(py))
         }
         Err(e) => Err(e),
+    }
+}
+
+/// The arguments of `__exit__` / `__aexit__`: an exception that arrived as a real one goes
+/// with its own type and traceback (the peer's type crossed as a reference).
+type ExitArgs<'py> = (Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>);
+
+fn exit_args<'py>(
+    a: Bound<'py, PyAny>,
+    b: Bound<'py, PyAny>,
+    c: Bound<'py, PyAny>,
+) -> PyResult<ExitArgs<'py>> {
+    if b.is_instance_of::<pyo3::exceptions::PyBaseException>() {
+        let tb = b.getattr(pyo3::intern!(b.py(), "__traceback__"))?;
+        Ok((b.get_type().into_any(), b, tb))
+    } else {
+        Ok((a, b, c))
     }
 }
 

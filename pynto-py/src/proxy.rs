@@ -27,6 +27,8 @@ use crate::pending::PendingReply;
 pub(crate) struct TypeInfo {
     /// Methods answered with a bound remote method (one round trip when called).
     methods: HashSet<String>,
+    /// The remote type is `coroutine`: a proxy arrives wrapped in a local coroutine.
+    coroutine: bool,
 }
 
 /// Items fetched ahead by a batched `next`.
@@ -405,8 +407,9 @@ impl Proxy {
         slf: &Bound<'py, Self>,
         a: &Bound<'py, PyAny>,
         b: &Bound<'py, PyAny>,
-        _c: &Bound<'py, PyAny>,
+        c: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let _local_traceback = c;
         slf.get().op_with(slf.py(), |state, boxer| {
             Ok(Op::Exit(
                 boxing::to_value(state, a, boxer, Mode::Result)?,
@@ -672,6 +675,7 @@ fn class_for(
     let cls = cls.cast_into::<PyType>()?.unbind();
     let info = Arc::new(TypeInfo {
         methods: desc.methods.iter().cloned().collect(),
+        coroutine: desc.module == "builtins" && desc.qualname == "coroutine",
     });
     state
         .classes
@@ -695,9 +699,17 @@ pub(crate) fn proxy_for<'py>(
         .get(&oid)
         .and_then(|w| w.bind(py).upgrade())
     {
-        return Ok(existing);
+        let coroutine = existing
+            .cast::<Proxy>()
+            .is_ok_and(|p| p.get().info.coroutine);
+        return if coroutine {
+            local_coroutine(py, existing)
+        } else {
+            Ok(existing)
+        };
     }
     let (cls, info) = class_for(py, session, state, type_id)?;
+    let coroutine = info.coroutine;
     let conn = state
         .connection
         .get()
@@ -718,5 +730,18 @@ pub(crate) fn proxy_for<'py>(
         .proxies
         .lock()
         .insert(oid, PyWeakrefReference::new(&obj)?.unbind());
+    if coroutine {
+        return local_coroutine(py, obj);
+    }
     Ok(obj)
+}
+
+/// A remote coroutine (a remote `async def` called) as a real coroutine here, so
+/// `asyncio.run`, `gather` and `await` take it; awaiting it drives the remote one on its
+/// owner's event loop.
+fn local_coroutine<'py>(py: Python<'py>, proxy: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    crate::host::helpers(py)
+        .local_coroutine
+        .bind(py)
+        .call1((proxy,))
 }

@@ -3,6 +3,7 @@ each against a real classic server process."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime
 import decimal
@@ -206,3 +207,51 @@ def test_subclassing_a_remote_class_says_why_it_cannot(classic):
 
         class Sub(classic.builtins.list):  # noqa: F811
             pass
+
+
+def test_remote_coroutine_functions_return_coroutines(classic, objs):
+    fn = objs.coroutine_function
+    coroutine = fn(1, 2)
+    assert asyncio.iscoroutine(coroutine)
+    assert asyncio.run(coroutine) == 3
+
+    async def main():
+        single = await fn(3, 4)
+        both = await asyncio.gather(fn(1, 1), fn(2, 2))
+        return single, both
+
+    assert asyncio.run(main()) == (7, [2, 4])
+    with pytest.raises(KeyError) as info:
+        asyncio.run(objs.failing_coroutine("k"))
+    assert info.value.args == ("k",)
+
+
+def test_an_exposed_alias_works_through_two_hops():
+    """this process -> a relay server (in-process) -> a server process: the relay passes on a
+    proxy of the server process's service, and `add_word` (exposed as `exposed_add_word =
+    add_word`) is reachable through it."""
+    from helpers import ServerProcess, in_process_server
+
+    with ServerProcess("--service", "transparency_objects:Words", "--port", "0") as far:
+        upstream = pynto.connect(far.address)
+
+        class Relay(pynto.Service):
+            def exposed_words(self):
+                return upstream.root
+
+        try:
+            with in_process_server(Relay) as relay, pynto.connect(relay.address) as conn:
+                words = conn.root.words()
+                assert words.add_word("hello") == 1
+                assert words.add_word("again") == 2
+        finally:
+            upstream.close()
+
+
+def test_teleport_defines_the_name_in_the_namespace(classic):
+    def triple(x):
+        return 3 * x
+
+    remote = classic.teleport(triple)
+    assert remote(2) == 6
+    assert classic.eval("triple(3)") == 9

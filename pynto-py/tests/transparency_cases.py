@@ -528,6 +528,7 @@ UNPASSABLE: dict[tuple[str, str, str], str] = {
     ("text", "bytes", "array"): "bytes(x) of an array uses the buffer protocol (not implementable in Python before 3.12)",
     ("stdlib", "bytes_join", "*"): "bytes.join needs the buffer protocol (not implementable in Python before 3.12)",
     ("identity", "id_stable", "*"): "trivially true; kept for completeness",
+    ("container", "update", "set"): "a set holding str items iterates in the order of the per-process (salted) str hash",
 }
 
 # ------------------------------------------------------------------ outcomes

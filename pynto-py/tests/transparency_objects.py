@@ -25,6 +25,8 @@ import types
 import uuid
 from typing import NamedTuple
 
+import pynto
+
 
 @dataclasses.dataclass
 class Point:
@@ -309,6 +311,19 @@ MAKERS = {
     "mystr": lambda: UStr("abc"),
     "myint": lambda: UInt(5),
 }
+
+
+class Words(pynto.Service):
+    """A service exposing a method under an alias (``exposed_add_word = add_word``)."""
+
+    def __init__(self) -> None:
+        self.words: list = []
+
+    def add_word(self, word: str) -> int:
+        self.words.append(word)
+        return len(self.words)
+
+    exposed_add_word = add_word
 
 
 class UStr(str):

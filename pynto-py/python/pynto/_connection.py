@@ -129,7 +129,9 @@ class Connection(_pynto.Connection):
         """Define the plain function ``func`` on the peer and return the remote function
         (classic). Closures are refused with a clear error."""
         name, source = teleport_source(func)
-        return self._classic().teleport(name, source)
+        remote = self._classic().teleport(name, source)
+        self.namespace[name] = remote  # defined in the namespace, as `def` would: conn.eval("f(3)")
+        return remote
 
     def close(self) -> None:
         """End the connection; everything the peer held for us is released."""

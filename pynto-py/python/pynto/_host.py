@@ -177,6 +177,22 @@ def _loop_for(conn):
         return _background_loop
 
 
+async def _await_remote(proxy):
+    return await proxy
+
+
+def local_coroutine(proxy):
+    """A coroutine of this process standing for a remote coroutine (called by the compiled
+    module when one arrives): awaiting it drives the remote one on its owner's loop."""
+    coro = _await_remote(proxy)
+    return coro
+
+
+def is_remote_coroutine(obj) -> bool:
+    """True for the coroutines ``local_coroutine`` makes."""
+    return type(obj) is types.CoroutineType and obj.cr_code is _await_remote.__code__
+
+
 def drive(awaitable, conn):
     """Run ``awaitable`` to completion on its owner's event loop; its result (called by the
     compiled host for ``await proxy``, ``async for``, ``async with`` and ``async def`` methods)."""

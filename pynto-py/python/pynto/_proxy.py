@@ -139,22 +139,22 @@ def _aiter(self):
     return AsyncResult(self._pynto_async_op(1, None)).value
 
 
-def _anext(self):
+async def _anext(self):
     from ._async import AsyncResult
 
-    return AsyncResult(self._pynto_async_op(2, None))
+    return await AsyncResult(self._pynto_async_op(2, None))
 
 
-def _aenter(self):
+async def _aenter(self):
     from ._async import AsyncResult
 
-    return AsyncResult(self._pynto_async_op(3, None))
+    return await AsyncResult(self._pynto_async_op(3, None))
 
 
-def _aexit(self, exc_type, exc, tb):
+async def _aexit(self, exc_type, exc, tb):
     from ._async import AsyncResult
 
-    return AsyncResult(self._pynto_async_exit(exc_type, exc, tb, None))
+    return await AsyncResult(self._pynto_async_exit(exc_type, exc, None, None))
 
 
 _ASYNC = {"__await__": _await, "__aiter__": _aiter, "__anext__": _anext, "__aenter__": _aenter, "__aexit__": _aexit}
