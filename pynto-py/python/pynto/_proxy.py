@@ -90,7 +90,14 @@ def _reduce_ex(self, protocol):
         local = obtain(self)
     except Exception as e:
         raise TypeError(f"cannot pickle a pynto proxy of {type(self).__qualname__}: the local copy failed ({e})") from e
+    if isinstance(local, (type, types.FunctionType, types.BuiltinFunctionType)):
+        return _same, (local,)  # pickled by reference, as pickle does with the local object
     return local.__reduce_ex__(protocol)
+
+
+def _same(obj):
+    """The identity function (the reconstructor of a pickled proxy of a class or function)."""
+    return obj
 
 
 def _copy(self):
