@@ -126,7 +126,16 @@ pub(crate) fn to_value(
     boxer: &mut Boxer<'_, PyHost>,
     mode: Mode,
 ) -> PyResult<Value> {
-    if let Some(value) = by_value(obj, mode, 0)? {
+    let by_value = if mode == Mode::Result {
+        by_value(obj, mode, 0)?
+    } else {
+        let mut home = |item: &Bound<'_, PyAny>| {
+            let proxy = item.cast::<Proxy>().ok()?;
+            boxer.returned(proxy.get().handle())
+        };
+        by_value_in(obj, mode, 0, Some(&mut home))?
+    };
+    if let Some(value) = by_value {
         return Ok(value);
     }
     // A proxy of this very session goes home as the original object.
@@ -166,9 +175,31 @@ pub(crate) fn export(
 
 /// The by-value form of `obj`, if it has one.
 fn by_value(obj: &Bound<'_, PyAny>, mode: Mode, depth: u32) -> PyResult<Option<Value>> {
+    by_value_in(obj, mode, depth, None)
+}
+
+/// Turns a proxy of the session being boxed for into its `Value::Returned`.
+type Home<'h, 'f> = Option<&'h mut (dyn FnMut(&Bound<'_, PyAny>) -> Option<Value> + 'f)>;
+
+/// The by-value form of `obj`, if it has one. With `home`, an operand's container may hold
+/// proxies of the receiving side's own objects: they go home as themselves
+/// (`remote_list == [remote_item]`).
+fn by_value_in<'f>(
+    obj: &Bound<'_, PyAny>,
+    mode: Mode,
+    depth: u32,
+    mut home: Home<'_, 'f>,
+) -> PyResult<Option<Value>> {
     let py = obj.py();
     if obj.is_none() {
         return Ok(Some(Value::None));
+    }
+    if depth > 0 && mode != Mode::Result {
+        if let Some(home) = home.as_deref_mut() {
+            if let Some(value) = home(obj) {
+                return Ok(Some(value));
+            }
+        }
     }
     if depth > MAX_BY_VALUE_DEPTH {
         return Ok(None);
@@ -204,7 +235,7 @@ fn by_value(obj: &Bound<'_, PyAny>, mode: Mode, depth: u32) -> PyResult<Option<V
         let tuple = obj.cast::<PyTuple>()?;
         let mut items = Vec::with_capacity(tuple.len());
         for item in tuple.iter() {
-            match by_value(&item, mode, depth + 1)? {
+            match by_value_in(&item, mode, depth + 1, home.as_deref_mut())? {
                 Some(v) => items.push(v),
                 None => return Ok(None),
             }
@@ -234,7 +265,7 @@ fn by_value(obj: &Bound<'_, PyAny>, mode: Mode, depth: u32) -> PyResult<Option<V
         return Ok(Some(Value::Slice(Box::new([a, b, c]))));
     }
     if obj.is_exact_instance_of::<PyFrozenSet>() {
-        return Ok(items_by_value(obj, Mode::Result, depth)?.map(Value::FrozenSet));
+        return Ok(items_by_value(obj, Mode::Result, depth, None)?.map(Value::FrozenSet));
     }
     if let Some(value) = standard(obj, depth)? {
         return Ok(Some(value));
@@ -249,7 +280,7 @@ fn by_value(obj: &Bound<'_, PyAny>, mode: Mode, depth: u32) -> PyResult<Option<V
         // value, for this one operation: the owner's operator then sees a value it knows.
         let ty = obj.get_type();
         if ty.is_subclass(&py.get_type::<PyTuple>())? {
-            return Ok(items_by_value(obj, mode, depth)?.map(Value::Tuple));
+            return Ok(items_by_value(obj, mode, depth, home)?.map(Value::Tuple));
         }
         for (base, exact) in [
             (py.get_type::<PyInt>(), "__int__"),
@@ -266,10 +297,10 @@ fn by_value(obj: &Bound<'_, PyAny>, mode: Mode, depth: u32) -> PyResult<Option<V
     }
     if mode != Mode::Result {
         if obj.is_exact_instance_of::<PyList>() {
-            return Ok(items_by_value(obj, mode, depth)?.map(Value::List));
+            return Ok(items_by_value(obj, mode, depth, home)?.map(Value::List));
         }
         if obj.is_exact_instance_of::<PySet>() {
-            return Ok(items_by_value(obj, mode, depth)?.map(Value::Set));
+            return Ok(items_by_value(obj, mode, depth, home)?.map(Value::Set));
         }
         if obj.is_exact_instance_of::<PyByteArray>() {
             let data = obj.cast::<PyByteArray>()?.to_vec();
@@ -280,7 +311,7 @@ fn by_value(obj: &Bound<'_, PyAny>, mode: Mode, depth: u32) -> PyResult<Option<V
             for (k, v) in obj.cast::<PyDict>()?.iter() {
                 match (
                     by_value(&k, Mode::Result, depth + 1)?,
-                    by_value(&v, mode, depth + 1)?,
+                    by_value_in(&v, mode, depth + 1, home.as_deref_mut())?,
                 ) {
                     (Some(k), Some(v)) => pairs.push((k, v)),
                     _ => return Ok(None),
@@ -292,10 +323,15 @@ fn by_value(obj: &Bound<'_, PyAny>, mode: Mode, depth: u32) -> PyResult<Option<V
     Ok(None)
 }
 
-fn items_by_value(obj: &Bound<'_, PyAny>, mode: Mode, depth: u32) -> PyResult<Option<Vec<Value>>> {
+fn items_by_value<'f>(
+    obj: &Bound<'_, PyAny>,
+    mode: Mode,
+    depth: u32,
+    mut home: Home<'_, 'f>,
+) -> PyResult<Option<Vec<Value>>> {
     let mut items = Vec::new();
     for item in obj.try_iter()? {
-        match by_value(&item?, mode, depth + 1)? {
+        match by_value_in(&item?, mode, depth + 1, home.as_deref_mut())? {
             Some(v) => items.push(v),
             None => return Ok(None),
         }

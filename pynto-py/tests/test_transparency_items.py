@@ -255,3 +255,27 @@ def test_teleport_defines_the_name_in_the_namespace(classic):
     remote = classic.teleport(triple)
     assert remote(2) == 6
     assert classic.eval("triple(3)") == 9
+
+
+def test_an_operand_holding_remote_items_compares_by_value(classic):
+    item = classic.eval("bytearray(b'x')")
+    remote = classic.builtins.list()
+    remote.append(item)
+    assert remote == [item]
+    assert [item] == remote
+    assert classic.eval("{'k': bytearray(b'x')}") == {"k": bytearray(b"x")}
+
+
+def test_sizeof_and_reduce_by_name(classic):
+    import sys
+
+    remote = classic.modules.collections.deque([1, 2, 3])
+    assert sys.getsizeof(remote) == sys.getsizeof(__import__("collections").deque([1, 2, 3]))
+    od = classic.modules.collections.OrderedDict(a=1)
+    assert od.__reduce__()[2] is None
+
+
+def test_remote_class_or_by_name(classic):
+    counter = classic.modules.collections.Counter
+    p, q = counter("ab"), counter("bc")
+    assert counter.__or__(p, q) == {"a": 1, "b": 1, "c": 1}

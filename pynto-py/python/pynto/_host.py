@@ -17,7 +17,7 @@ _DIRECT = {
     "__getitem__", "__setitem__", "__delitem__", "__contains__", "__enter__", "__exit__",
 }
 _ASYNC = {"__await__", "__aiter__", "__anext__", "__aenter__", "__aexit__"}
-_BY_NAME = {"__instancecheck__", "__subclasscheck__"}  # forwarded as calls of the remote method
+_BY_NAME = {"__instancecheck__", "__subclasscheck__", "__sizeof__"}  # forwarded as calls by name
 _CANDIDATES = sorted(_DIRECT | _ASYNC | _BY_NAME | set(op.COMPARE) | set(op.BINARY) | set(op.UNARY))
 # Special methods only `object` defines are not forwarded: they would only add round trips
 # (the proxy is unique per remote object, so identity, equality and hashing still agree).

@@ -100,6 +100,12 @@ def _same(obj):
     return obj
 
 
+def _reduce(self):
+    """``proxy.__reduce__()`` called by name: the remote object's own (classic peers only;
+    pickling a proxy goes through ``__reduce_ex__``, a local copy)."""
+    return self._pynto_attr("__reduce__")()
+
+
 def _copy(self):
     """``copy.copy(proxy)``: a shallow copy made where the object lives; a proxy to it."""
     return self._pynto_copy(False)
@@ -115,12 +121,28 @@ def _init(self, *args, **kwargs):
     self._pynto_attr("__init__")(*args, **kwargs)
 
 
+def _remote_check(self, name, arg):
+    try:
+        method = self._pynto_attr(name)
+    except AttributeError as e:  # AccessDenied on a non-classic connection
+        raise TypeError(f"{name[2:-2]} against a remote class needs its owner to allow {name}: {e}") from e
+    return bool(method(arg))
+
+
 def _instancecheck(self, instance):
-    return bool(self._pynto_attr("__instancecheck__")(instance))
+    return _remote_check(self, "__instancecheck__", instance)
 
 
 def _subclasscheck(self, subclass):
-    return bool(self._pynto_attr("__subclasscheck__")(subclass))
+    return _remote_check(self, "__subclasscheck__", subclass)
+
+
+def _sizeof(self):
+    """``sys.getsizeof(proxy)``: the remote object's size where its owner tells it."""
+    try:
+        return self._pynto_attr("__sizeof__")()
+    except AttributeError:
+        return object.__sizeof__(self)
 
 
 def _mro_entries(self, bases):
@@ -187,6 +209,7 @@ def _make_class(base: type, module: str, qualname: str, dunders: list, methods: 
         "__qualname__": qualname,
         "__dir__": _dir,
         "__reduce_ex__": _reduce_ex,
+        "__reduce__": _reduce,
         "__copy__": _copy,
         "__deepcopy__": _deepcopy,
         "__init__": _init,
@@ -208,6 +231,8 @@ def _make_class(base: type, module: str, qualname: str, dunders: list, methods: 
             ns["__mro_entries__"] = _mro_entries
         elif name == "__subclasscheck__":
             ns[name] = _subclasscheck
+        elif name == "__sizeof__":
+            ns[name] = _sizeof
     if "__hash__" not in dunders and "__eq__" in dunders:
         ns["__hash__"] = None
     if "__unhashable__" in dunders:
