@@ -210,7 +210,11 @@ def test_subclassing_a_remote_class_says_why_it_cannot(classic):
 
 
 def test_remote_coroutine_functions_return_coroutines(classic, objs):
+    import inspect
+
     fn = objs.coroutine_function
+    assert inspect.iscoroutinefunction(fn)
+    assert not inspect.iscoroutinefunction(objs.plain_function)
     coroutine = fn(1, 2)
     assert asyncio.iscoroutine(coroutine)
     assert asyncio.run(coroutine) == 3

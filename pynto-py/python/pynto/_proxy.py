@@ -62,7 +62,7 @@ def _unary(code: int):
 _UNNAMED_BUILTINS = {
     t.__name__: t
     for t in (
-        types.ModuleType, types.GeneratorType, types.MappingProxyType, type({}.keys()), type({}.values()),
+        types.ModuleType, types.GeneratorType, types.MappingProxyType, types.CodeType, type({}.keys()), type({}.values()),
         type({}.items()), type(iter([])), type(iter(())), type(iter(range(0))), type(iter("")), type(iter({})),
         type(iter(set())), type(reversed([])),
     )
