@@ -100,6 +100,10 @@ pub fn to_json(value: &Value, refs: &mut dyn RefNamer) -> Json {
         Value::Returned(oid) => {
             json!({"ref": format!("<pynto client object #{oid}>"), "type": "pynto-cli"})
         }
+        Value::Standard(standard) => {
+            let (name, args) = &**standard;
+            json!({"standard": name, "args": array(args, refs)})
+        }
     }
 }
 

@@ -105,6 +105,18 @@ fn write_repr(out: &mut String, value: &Value, refs: &mut dyn RefNamer) {
         }
         Value::Ref(r) => out.push_str(&refs.repr(r)),
         Value::Returned(oid) => out.push_str(&format!("<pynto client object #{oid}>")),
+        Value::Standard(standard) => {
+            let (name, args) = &**standard;
+            out.push_str(name.strip_prefix("builtins.").unwrap_or(name));
+            out.push('(');
+            for (i, a) in args.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_repr(out, a, refs);
+            }
+            out.push(')');
+        }
     }
 }
 

@@ -56,6 +56,7 @@ pub(crate) mod code {
     pub const V_BYTEARRAY: u8 = 16;
     pub const V_REF: u8 = 17;
     pub const V_RETURNED: u8 = 18;
+    pub const V_STANDARD: u8 = 19;
 
     // Op codes (declaration order of `Op`).
     pub const OP_GET_ROOT: u8 = 0;

@@ -52,6 +52,11 @@ pub enum Value {
     Ref(ObjRef),
     /// One of the receiver's own objects coming home; it unboxes to the original object.
     Returned(Oid),
+    /// An instance of a standard immutable value type (`datetime.date`, `decimal.Decimal`,
+    /// a builtin exception, ...), named by its qualified type name and rebuilt by the receiver
+    /// from by-value constructor arguments. A receiver admits only the names on its own
+    /// allow-list; anything else is refused. Boxed, so `Value` stays small.
+    Standard(Box<(String, Vec<Value>)>),
 }
 
 /// A reference to an object the sender exports.
@@ -105,6 +110,7 @@ impl Value {
             Value::ByteArray(_) => "bytearray",
             Value::Ref(_) => "reference",
             Value::Returned(_) => "returned reference",
+            Value::Standard(..) => "standard value",
         }
     }
 }

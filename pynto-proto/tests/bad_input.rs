@@ -121,11 +121,11 @@ fn bad_input_table() {
         ),
         (
             "unknown value tag",
-            frame(spec("93 02 01 91 13")),
+            frame(spec("93 02 01 91 14")),
             limits,
             Box::new(is(UnknownTag {
                 what: "value",
-                tag: 19,
+                tag: 20,
             })),
         ),
         (

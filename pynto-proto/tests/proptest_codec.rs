@@ -90,7 +90,9 @@ fn value() -> impl Strategy<Value = Value> {
             items.clone().prop_map(Value::Tuple),
             items.clone().prop_map(Value::FrozenSet),
             items.clone().prop_map(Value::List),
-            items.prop_map(Value::Set),
+            items.clone().prop_map(Value::Set),
+            (any::<String>(), items)
+                .prop_map(|(name, args)| Value::Standard(Box::new((name, args)))),
             prop::collection::vec((inner.clone(), inner), 0..4).prop_map(Value::Dict),
         ]
     })

@@ -8,6 +8,7 @@ use pynto_proto::{Value, INLINE_BYTES_MAX};
 use pynto_runtime::{Boxer, Incoming, Session};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{
     PyByteArray, PyBytes, PyComplex, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PySet, PySlice,
     PyString, PyTuple,
@@ -30,9 +31,88 @@ pub(crate) struct Cx<'a, 'py> {
 pub(crate) enum Mode {
     /// A result or an argument: builtin containers cross by reference.
     Result,
-    /// The operand of an operator or comparison: builtin containers of by-value items cross
-    /// by value, for that operation.
+    /// A key or an item (`[]`, `in`): builtin containers of by-value items cross by value,
+    /// for that operation.
     Operand,
+    /// The operand of an operator or comparison: as `Operand`, and an instance of a subclass of
+    /// `int`, `float`, `str` or `bytes` crosses as its base value, for that operation.
+    Arithmetic,
+}
+
+/// `pynto._values`: the standard value types and their reducer, and the rebuilder.
+struct Standard {
+    types: Py<PyDict>,
+    reduce: Py<PyAny>,
+    operands: Py<PyDict>,
+    reduce_operand: Py<PyAny>,
+    rebuild: Py<PyAny>,
+}
+
+fn standard_helpers(py: Python<'_>) -> &'static Standard {
+    static STANDARD: PyOnceLock<Standard> = PyOnceLock::new();
+    STANDARD.get_or_init(py, || {
+        let m = py.import("pynto._values").expect("pynto._values imports");
+        let get = |name: &str| m.getattr(name).expect("pynto._values member").unbind();
+        Standard {
+            types: get("STANDARD")
+                .into_bound(py)
+                .cast_into::<PyDict>()
+                .expect("STANDARD is a dict")
+                .unbind(),
+            reduce: get("reduce"),
+            operands: get("OPERANDS")
+                .into_bound(py)
+                .cast_into::<PyDict>()
+                .expect("OPERANDS is a dict")
+                .unbind(),
+            reduce_operand: get("reduce_operand"),
+            rebuild: get("rebuild"),
+        }
+    })
+}
+
+/// The `Value::Standard` form of `obj` if its exact type is one of `pynto._values.STANDARD`.
+fn standard(obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<Option<Value>> {
+    let py = obj.py();
+    let helpers = standard_helpers(py);
+    if !helpers.types.bind(py).contains(obj.get_type())? {
+        return Ok(None);
+    }
+    reduced(obj, &helpers.reduce, Mode::Result, depth)
+}
+
+/// The `Value::Standard` form of an operand whose exact type is one of
+/// `pynto._values.OPERANDS` (mutable containers: by value for one operation only).
+fn operand_standard(obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<Option<Value>> {
+    let py = obj.py();
+    let helpers = standard_helpers(py);
+    if !helpers.operands.bind(py).contains(obj.get_type())? {
+        return Ok(None);
+    }
+    reduced(obj, &helpers.reduce_operand, Mode::Operand, depth)
+}
+
+/// `reduce(obj)` as a `Value::Standard`, its arguments boxed in `mode`.
+fn reduced(
+    obj: &Bound<'_, PyAny>,
+    reduce: &Py<PyAny>,
+    mode: Mode,
+    depth: u32,
+) -> PyResult<Option<Value>> {
+    let py = obj.py();
+    let reduced = reduce.bind(py).call1((obj,))?;
+    if reduced.is_none() {
+        return Ok(None);
+    }
+    let name: String = reduced.get_item(0)?.extract()?;
+    let mut args = Vec::new();
+    for arg in reduced.get_item(1)?.try_iter()? {
+        match by_value(&arg?, mode, depth + 1)? {
+            Some(v) => args.push(v),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(Value::Standard(Box::new((name, args)))))
 }
 
 /// Nesting beyond this boxes by reference instead of by value (deep by-value nesting would
@@ -46,7 +126,16 @@ pub(crate) fn to_value(
     boxer: &mut Boxer<'_, PyHost>,
     mode: Mode,
 ) -> PyResult<Value> {
-    if let Some(value) = by_value(obj, mode, 0)? {
+    let by_value = if mode == Mode::Result {
+        by_value(obj, mode, 0)?
+    } else {
+        let mut home = |item: &Bound<'_, PyAny>| {
+            let proxy = item.cast::<Proxy>().ok()?;
+            boxer.returned(proxy.get().handle())
+        };
+        by_value_in(obj, mode, 0, Some(&mut home))?
+    };
+    if let Some(value) = by_value {
         return Ok(value);
     }
     // A proxy of this very session goes home as the original object.
@@ -85,9 +174,31 @@ pub(crate) fn export(
 
 /// The by-value form of `obj`, if it has one.
 fn by_value(obj: &Bound<'_, PyAny>, mode: Mode, depth: u32) -> PyResult<Option<Value>> {
+    by_value_in(obj, mode, depth, None)
+}
+
+/// Turns a proxy of the session being boxed for into its `Value::Returned`.
+type Home<'h, 'f> = Option<&'h mut (dyn FnMut(&Bound<'_, PyAny>) -> Option<Value> + 'f)>;
+
+/// The by-value form of `obj`, if it has one. With `home`, an operand's container may hold
+/// proxies of the receiving side's own objects: they go home as themselves
+/// (`remote_list == [remote_item]`).
+fn by_value_in<'f>(
+    obj: &Bound<'_, PyAny>,
+    mode: Mode,
+    depth: u32,
+    mut home: Home<'_, 'f>,
+) -> PyResult<Option<Value>> {
     let py = obj.py();
     if obj.is_none() {
         return Ok(Some(Value::None));
+    }
+    if depth > 0 && mode != Mode::Result {
+        if let Some(home) = home.as_deref_mut() {
+            if let Some(value) = home(obj) {
+                return Ok(Some(value));
+            }
+        }
     }
     if depth > MAX_BY_VALUE_DEPTH {
         return Ok(None);
@@ -123,7 +234,7 @@ fn by_value(obj: &Bound<'_, PyAny>, mode: Mode, depth: u32) -> PyResult<Option<V
         let tuple = obj.cast::<PyTuple>()?;
         let mut items = Vec::with_capacity(tuple.len());
         for item in tuple.iter() {
-            match by_value(&item, mode, depth + 1)? {
+            match by_value_in(&item, mode, depth + 1, home.as_deref_mut())? {
                 Some(v) => items.push(v),
                 None => return Ok(None),
             }
@@ -153,14 +264,42 @@ fn by_value(obj: &Bound<'_, PyAny>, mode: Mode, depth: u32) -> PyResult<Option<V
         return Ok(Some(Value::Slice(Box::new([a, b, c]))));
     }
     if obj.is_exact_instance_of::<PyFrozenSet>() {
-        return Ok(items_by_value(obj, Mode::Result, depth)?.map(Value::FrozenSet));
+        return Ok(items_by_value(obj, Mode::Result, depth, None)?.map(Value::FrozenSet));
     }
-    if mode == Mode::Operand {
+    if let Some(value) = standard(obj, depth)? {
+        return Ok(Some(value));
+    }
+    if mode != Mode::Result {
+        if let Some(value) = operand_standard(obj, depth)? {
+            return Ok(Some(value));
+        }
+    }
+    if mode == Mode::Arithmetic && !obj.is_instance_of::<Proxy>() {
+        // An operand whose type subclasses a by-value scalar or a tuple crosses as that
+        // value, for this one operation: the owner's operator then sees a value it knows.
+        let ty = obj.get_type();
+        if ty.is_subclass(&py.get_type::<PyTuple>())? {
+            return Ok(items_by_value(obj, mode, depth, home)?.map(Value::Tuple));
+        }
+        for (base, exact) in [
+            (py.get_type::<PyInt>(), "__int__"),
+            (py.get_type::<PyFloat>(), "__float__"),
+            (py.get_type::<PyString>(), "__str__"),
+            (py.get_type::<PyBytes>(), "__bytes__"),
+        ] {
+            if ty.is_subclass(&base)? {
+                // `int.__int__(x)` and its kin give the exact base value of a subclass.
+                let plain = base.getattr(exact)?.call1((obj,))?;
+                return by_value(&plain, Mode::Result, depth + 1);
+            }
+        }
+    }
+    if mode != Mode::Result {
         if obj.is_exact_instance_of::<PyList>() {
-            return Ok(items_by_value(obj, mode, depth)?.map(Value::List));
+            return Ok(items_by_value(obj, mode, depth, home)?.map(Value::List));
         }
         if obj.is_exact_instance_of::<PySet>() {
-            return Ok(items_by_value(obj, mode, depth)?.map(Value::Set));
+            return Ok(items_by_value(obj, mode, depth, home)?.map(Value::Set));
         }
         if obj.is_exact_instance_of::<PyByteArray>() {
             let data = obj.cast::<PyByteArray>()?.to_vec();
@@ -171,7 +310,7 @@ fn by_value(obj: &Bound<'_, PyAny>, mode: Mode, depth: u32) -> PyResult<Option<V
             for (k, v) in obj.cast::<PyDict>()?.iter() {
                 match (
                     by_value(&k, Mode::Result, depth + 1)?,
-                    by_value(&v, mode, depth + 1)?,
+                    by_value_in(&v, mode, depth + 1, home.as_deref_mut())?,
                 ) {
                     (Some(k), Some(v)) => pairs.push((k, v)),
                     _ => return Ok(None),
@@ -183,10 +322,15 @@ fn by_value(obj: &Bound<'_, PyAny>, mode: Mode, depth: u32) -> PyResult<Option<V
     Ok(None)
 }
 
-fn items_by_value(obj: &Bound<'_, PyAny>, mode: Mode, depth: u32) -> PyResult<Option<Vec<Value>>> {
+fn items_by_value<'f>(
+    obj: &Bound<'_, PyAny>,
+    mode: Mode,
+    depth: u32,
+    mut home: Home<'_, 'f>,
+) -> PyResult<Option<Vec<Value>>> {
     let mut items = Vec::new();
     for item in obj.try_iter()? {
-        match by_value(&item?, mode, depth + 1)? {
+        match by_value_in(&item?, mode, depth + 1, home.as_deref_mut())? {
             Some(v) => items.push(v),
             None => return Ok(None),
         }
@@ -217,6 +361,26 @@ fn big_int_bytes(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
         }
     }
     Ok(bytes)
+}
+
+/// The int of a `Value::BigInt`.
+pub(crate) fn big_int<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("signed", true)?;
+    py.get_type::<PyInt>().call_method(
+        "from_bytes",
+        (PyBytes::new(py, bytes), "little"),
+        Some(&kwargs),
+    )
+}
+
+/// The local object of a `Value::Standard` (only names on `pynto._values`' allow-list).
+pub(crate) fn rebuild_standard<'py>(
+    py: Python<'py>,
+    name: &str,
+    args: Bound<'py, PyTuple>,
+) -> PyResult<Bound<'py, PyAny>> {
+    standard_helpers(py).rebuild.bind(py).call1((name, args))
 }
 
 /// Unbox each of `values`.
@@ -252,15 +416,7 @@ pub(crate) fn from_value<'py>(cx: &Cx<'_, 'py>, value: &Value) -> PyResult<Bound
         Value::None => py.None().into_bound(py),
         Value::Bool(b) => pyo3::types::PyBool::new(py, *b).to_owned().into_any(),
         Value::Int(i) => i.into_pyobject(py)?.into_any(),
-        Value::BigInt(bytes) => {
-            let kwargs = PyDict::new(py);
-            kwargs.set_item("signed", true)?;
-            py.get_type::<PyInt>().call_method(
-                "from_bytes",
-                (PyBytes::new(py, bytes), "little"),
-                Some(&kwargs),
-            )?
-        }
+        Value::BigInt(bytes) => big_int(py, bytes)?,
         Value::Float(f) => PyFloat::new(py, *f).into_any(),
         Value::Complex(re, im) => PyComplex::from_doubles(py, *re, *im).into_any(),
         Value::Str(s) => PyString::new(py, s).into_any(),
@@ -298,6 +454,10 @@ pub(crate) fn from_value<'py>(cx: &Cx<'_, 'py>, value: &Value) -> PyResult<Bound
                 crate::errors::protocol_error(py, format!("reference {} was not counted", r.oid))
             })?;
             proxy::proxy_for(py, cx.session, cx.state, handle, r.type_id)?
+        }
+        Value::Standard(standard) => {
+            let (name, args) = &**standard;
+            rebuild_standard(py, name, PyTuple::new(py, unbox_all(cx, args)?)?)?
         }
         Value::Returned(oid) => cx
             .incoming

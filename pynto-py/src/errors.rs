@@ -101,13 +101,9 @@ fn remote(py: Python<'_>, failure: Failure, rebuild: bool) -> PyErr {
         ErrorKind::Cancelled => "cancelled",
         ErrorKind::Overloaded => "overloaded",
     };
-    // Args travel only when all by value; rebuild them as plain Python values.
-    let args: Vec<Py<PyAny>> = failure
-        .args
-        .iter()
-        .filter_map(|v| plain_value(py, v))
-        .collect();
-    let args = PyTuple::new(py, args).expect("tuple");
+    // Args travel only when all by value; rebuild them as plain Python values (all or none).
+    let args: Option<Vec<Py<PyAny>>> = failure.args.iter().map(|v| plain_value(py, v)).collect();
+    let args = PyTuple::new(py, args.unwrap_or_default()).expect("tuple");
     match h.remote_exception.call1(
         py,
         (
@@ -137,6 +133,26 @@ fn plain_value(py: Python<'_>, value: &Value) -> Option<Py<PyAny>> {
         Value::Tuple(items) => {
             let items: Option<Vec<_>> = items.iter().map(|v| plain_value(py, v)).collect();
             PyTuple::new(py, items?).ok()?.into_any().unbind()
+        }
+        Value::FrozenSet(items) => {
+            let items: Option<Vec<_>> = items.iter().map(|v| plain_value(py, v)).collect();
+            pyo3::types::PyFrozenSet::new(py, items?)
+                .ok()?
+                .into_any()
+                .unbind()
+        }
+        Value::Complex(re, im) => pyo3::types::PyComplex::from_doubles(py, *re, *im)
+            .into_any()
+            .unbind(),
+        Value::BigInt(bytes) => crate::boxing::big_int(py, bytes).ok()?.unbind(),
+        Value::Ellipsis => py.Ellipsis(),
+        Value::Standard(standard) => {
+            let (name, items) = &**standard;
+            let items: Option<Vec<_>> = items.iter().map(|v| plain_value(py, v)).collect();
+            let items = PyTuple::new(py, items?).ok()?;
+            crate::boxing::rebuild_standard(py, name, items)
+                .ok()?
+                .unbind()
         }
         _ => return None,
     })
@@ -192,12 +208,13 @@ pub(crate) fn failure(py: Python<'_>, err: &PyErr) -> Failure {
             .and_then(|v| v.extract::<String>().ok())
             .unwrap_or_default()
     };
+    // All the args by value, or none (a partial list would shift their positions).
     let args = field(3)
         .and_then(|a| a.cast_into::<PyTuple>().ok())
-        .map(|t| {
+        .and_then(|t| {
             t.iter()
-                .filter_map(|v| crate::boxing::plain_to_value(&v))
-                .collect()
+                .map(|v| crate::boxing::plain_to_value(&v))
+                .collect::<Option<Vec<_>>>()
         })
         .unwrap_or_default();
     Failure {

@@ -80,7 +80,7 @@ pub(crate) struct Helpers {
     pub pickle_dumps: Py<PyAny>,
     pub on_disconnect: Py<PyAny>,
     pub drive: Py<PyAny>,
-    pub coroutine_type: Py<PyAny>,
+    pub local_coroutine: Py<PyAny>,
 }
 
 pub(crate) fn helpers(py: Python<'_>) -> &'static Helpers {
@@ -111,7 +111,7 @@ pub(crate) fn helpers(py: Python<'_>) -> &'static Helpers {
             pickle_dumps: get("pickle", "dumps"),
             on_disconnect: get("pynto._host", "on_disconnect"),
             drive: get("pynto._host", "drive"),
-            coroutine_type: get("types", "CoroutineType"),
+            local_coroutine: get("pynto._host", "local_coroutine"),
         }
     })
 }
@@ -223,13 +223,27 @@ impl PyHost {
             }
             Op::Call(args) => {
                 let (args, kwargs) = unbox_args(cx, &args)?;
-                self.finish(py, target.call(args, kwargs.as_ref())?)
+                target.call(args, kwargs.as_ref())
+            }
+            // `copy.copy(proxy)` / `copy.deepcopy(proxy)`: a data-model operation, allowed on
+            // every exported object; the copy is made here and crosses as any result does.
+            Op::CallMethod(name, args)
+                if (name == "__copy__" || name == "__deepcopy__")
+                    && args.positional.is_empty()
+                    && args.keywords.is_empty() =>
+            {
+                let function = if name == "__copy__" {
+                    "copy"
+                } else {
+                    "deepcopy"
+                };
+                py.import("copy")?.getattr(function)?.call1((target,))
             }
             Op::CallMethod(name, args) => {
                 let real = self.resolve(py, target, &name)?;
                 let method = target.getattr(real)?;
                 let (args, kwargs) = unbox_args(cx, &args)?;
-                self.finish(py, method.call(args, kwargs.as_ref())?)
+                method.call(args, kwargs.as_ref())
             }
             Op::Repr => Ok(target.repr()?.into_any()),
             Op::Str => Ok(target.str()?.into_any()),
@@ -257,14 +271,32 @@ impl PyHost {
             Op::Contains(item) => Ok(pyo3::types::PyBool::new(py, target.contains(arg(&item)?)?)
                 .to_owned()
                 .into_any()),
-            // The target's own special method, exactly: the caller's interpreter does the
-            // reflected and fallback dance, so a NotImplemented goes back as it is (doing it
-            // here too could bounce between two proxies forever).
-            Op::Compare(cmp, other) => special(target, compare_name(cmp), arg(&other)?),
-            Op::Binary(bin, form, other) => special(target, &binary_name(bin, form), arg(&other)?),
+            // An operand that is a proxy: the target's own special method, exactly; the caller's
+            // interpreter does the reflected and fallback dance, so a NotImplemented goes back
+            // as it is (doing it here too could bounce between two proxies forever). An operand
+            // that arrived by value (or is this side's own object): the whole operator here,
+            // reflected methods and fallbacks included, as the caller would have run it locally.
+            Op::Compare(cmp, other) => {
+                let other = arg(&other)?;
+                if other.is_instance_of::<crate::proxy::Proxy>() {
+                    special(target, compare_name(cmp), other)
+                } else {
+                    target.rich_compare(other, rich_op(cmp))
+                }
+            }
+            Op::Binary(bin, form, other) => {
+                let other = arg(&other)?;
+                if other.is_instance_of::<crate::proxy::Proxy>() {
+                    special(target, &binary_name(bin, form), other)
+                } else {
+                    whole_operator(h, target, bin, form, other)
+                }
+            }
             Op::Unary(u) => unary(py, h, target, u),
             Op::Enter => target.call_method0("__enter__"),
-            Op::Exit(a, b, c) => target.call_method1("__exit__", (arg(&a)?, arg(&b)?, arg(&c)?)),
+            Op::Exit(a, b, c) => {
+                target.call_method1("__exit__", exit_args(arg(&a)?, arg(&b)?, arg(&c)?)?)
+            }
             Op::IsInstance(module, qualname) => h
                 .isinstance_by_name
                 .bind(py)
@@ -283,23 +315,11 @@ impl PyHost {
             Op::ANext => self.drive(py, target.call_method0("__anext__")?),
             Op::AEnter => self.drive(py, target.call_method0("__aenter__")?),
             Op::AExit(a, b, c) => {
-                let awaitable = target.call_method1("__aexit__", (arg(&a)?, arg(&b)?, arg(&c)?))?;
+                let args = exit_args(arg(&a)?, arg(&b)?, arg(&c)?)?;
+                let awaitable = target.call_method1("__aexit__", args)?;
                 self.drive(py, awaitable)
             }
         }
-    }
-
-    /// A call's result: a coroutine (an `async def` method) is run to completion on the
-    /// connection's event loop, or on pynto's background loop.
-    fn finish<'py>(
-        &self,
-        py: Python<'py>,
-        result: Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        if result.get_type().is(helpers(py).coroutine_type.bind(py)) {
-            return self.drive(py, result);
-        }
-        Ok(result)
     }
 
     /// Run `awaitable` to completion on the owner's event loop and return its result.
@@ -455,6 +475,58 @@ fn special<'py>(
             Ok(py.NotImplemented().into_bound(py))
         }
         Err(e) => Err(e),
+    }
+}
+
+/// The arguments of `__exit__` / `__aexit__`: an exception that arrived as a real one goes
+/// with its own type and traceback (the peer's type crossed as a reference).
+type ExitArgs<'py> = (Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>);
+
+fn exit_args<'py>(
+    a: Bound<'py, PyAny>,
+    b: Bound<'py, PyAny>,
+    c: Bound<'py, PyAny>,
+) -> PyResult<ExitArgs<'py>> {
+    if b.is_instance_of::<pyo3::exceptions::PyBaseException>() {
+        let tb = b.getattr(pyo3::intern!(b.py(), "__traceback__"))?;
+        Ok((b.get_type().into_any(), b, tb))
+    } else {
+        Ok((a, b, c))
+    }
+}
+
+fn rich_op(op: CompareOp) -> pyo3::basic::CompareOp {
+    use pyo3::basic::CompareOp as Rich;
+    match op {
+        CompareOp::Lt => Rich::Lt,
+        CompareOp::Le => Rich::Le,
+        CompareOp::Eq => Rich::Eq,
+        CompareOp::Ne => Rich::Ne,
+        CompareOp::Gt => Rich::Gt,
+        CompareOp::Ge => Rich::Ge,
+    }
+}
+
+/// `target OP other` (or `other OP target`, or `target OP= other`) with the interpreter's whole
+/// dispatch: the operand is a local value here, so reflected methods cannot bounce.
+fn whole_operator<'py>(
+    h: &Helpers,
+    target: &Bound<'py, PyAny>,
+    op: BinaryOp,
+    form: BinaryForm,
+    other: Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = target.py();
+    let name = binary_name(op, BinaryForm::Plain);
+    let stem = name.trim_matches('_');
+    let function = match (op, form) {
+        (BinaryOp::DivMod, _) => h.builtins.bind(py).getattr("divmod")?,
+        (_, BinaryForm::InPlace) => h.operator.bind(py).getattr(format!("__i{stem}__"))?,
+        _ => h.operator.bind(py).getattr(format!("__{stem}__"))?,
+    };
+    match form {
+        BinaryForm::Reflected => function.call1((other, target)),
+        _ => function.call1((target, other)),
     }
 }
 

@@ -8,7 +8,9 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use pynto_proto::{Args, BinaryForm, BinaryOp, CompareOp, Op, Target, TypeDesc, TypeId, UnaryOp};
+use pynto_proto::{
+    Args, BinaryForm, BinaryOp, CompareOp, Op, Target, TypeDesc, TypeId, UnaryOp, Value,
+};
 use pynto_runtime::{Boxer, CallOptions, Error, RemoteRef, Session};
 use pyo3::exceptions::{PyStopIteration, PyTypeError};
 use pyo3::prelude::*;
@@ -25,6 +27,8 @@ use crate::pending::PendingReply;
 pub(crate) struct TypeInfo {
     /// Methods answered with a bound remote method (one round trip when called).
     methods: HashSet<String>,
+    /// The remote type is `coroutine`: a proxy arrives wrapped in a local coroutine.
+    coroutine: bool,
 }
 
 /// Items fetched ahead by a batched `next`.
@@ -209,6 +213,15 @@ impl Proxy {
         Ok(())
     }
 
+    /// The remote attribute `name` (also a special method's, which `proxy.name` would find
+    /// on the proxy class instead).
+    fn _pynto_attr<'py>(
+        slf: &Bound<'py, Self>,
+        name: &Bound<'py, PyString>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        Self::__getattr__(slf, name)
+    }
+
     /// The connection this proxy belongs to.
     #[getter]
     fn _pynto_conn(&self, py: Python<'_>) -> Py<Connection> {
@@ -356,7 +369,7 @@ impl Proxy {
         slf.get().op_with(slf.py(), |state, boxer| {
             Ok(Op::Compare(
                 op,
-                boxing::to_value(state, other, boxer, Mode::Operand)?,
+                boxing::to_value(state, other, boxer, Mode::Arithmetic)?,
             ))
         })
     }
@@ -374,7 +387,7 @@ impl Proxy {
             Ok(Op::Binary(
                 op,
                 form,
-                boxing::to_value(state, other, boxer, Mode::Operand)?,
+                boxing::to_value(state, other, boxer, Mode::Arithmetic)?,
             ))
         })
     }
@@ -388,17 +401,20 @@ impl Proxy {
         slf.get().op(slf.py(), Op::Enter)
     }
 
+    /// `__exit__`: the exception goes (by value when it can), its local traceback does not
+    /// (a traceback cannot cross; the owner's `__exit__` sees `None`).
     fn _pynto_exit<'py>(
         slf: &Bound<'py, Self>,
         a: &Bound<'py, PyAny>,
         b: &Bound<'py, PyAny>,
         c: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let _local_traceback = c;
         slf.get().op_with(slf.py(), |state, boxer| {
             Ok(Op::Exit(
                 boxing::to_value(state, a, boxer, Mode::Result)?,
                 boxing::to_value(state, b, boxer, Mode::Result)?,
-                boxing::to_value(state, c, boxer, Mode::Result)?,
+                Value::None,
             ))
         })
     }
@@ -409,6 +425,13 @@ impl Proxy {
         qualname: String,
     ) -> PyResult<Bound<'py, PyAny>> {
         slf.get().op(slf.py(), Op::IsInstance(module, qualname))
+    }
+
+    /// `copy.copy` (or, with `deep`, `copy.deepcopy`) of the object, made by its owner.
+    fn _pynto_copy<'py>(slf: &Bound<'py, Self>, deep: bool) -> PyResult<Bound<'py, PyAny>> {
+        let name = if deep { "__deepcopy__" } else { "__copy__" };
+        slf.get()
+            .op(slf.py(), Op::CallMethod(name.to_owned(), Args::default()))
     }
 
     fn _pynto_pickle<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
@@ -661,6 +684,7 @@ fn class_for(
     let cls = cls.cast_into::<PyType>()?.unbind();
     let info = Arc::new(TypeInfo {
         methods: desc.methods.iter().cloned().collect(),
+        coroutine: desc.module == "builtins" && desc.qualname == "coroutine",
     });
     state
         .classes
@@ -684,9 +708,17 @@ pub(crate) fn proxy_for<'py>(
         .get(&oid)
         .and_then(|w| w.bind(py).upgrade())
     {
-        return Ok(existing);
+        let coroutine = existing
+            .cast::<Proxy>()
+            .is_ok_and(|p| p.get().info.coroutine);
+        return if coroutine {
+            local_coroutine(py, existing)
+        } else {
+            Ok(existing)
+        };
     }
     let (cls, info) = class_for(py, session, state, type_id)?;
+    let coroutine = info.coroutine;
     let conn = state
         .connection
         .get()
@@ -700,10 +732,25 @@ pub(crate) fn proxy_for<'py>(
         prefetch: Mutex::new(Prefetch::default()),
     };
     let seed = Bound::new(py, ProxySeed(Mutex::new(Some(proxy))))?;
-    let obj = cls.bind(py).call1((seed,))?;
+    // `__new__` alone: a proxy class's `__init__` forwards explicit `proxy.__init__(...)` calls.
+    let cls = cls.bind(py);
+    let obj = cls.call_method1(pyo3::intern!(py, "__new__"), (cls, seed))?;
     state
         .proxies
         .lock()
         .insert(oid, PyWeakrefReference::new(&obj)?.unbind());
+    if coroutine {
+        return local_coroutine(py, obj);
+    }
     Ok(obj)
+}
+
+/// A remote coroutine (a remote `async def` called) as a real coroutine here, so
+/// `asyncio.run`, `gather` and `await` take it; awaiting it drives the remote one on its
+/// owner's event loop.
+fn local_coroutine<'py>(py: Python<'py>, proxy: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    crate::host::helpers(py)
+        .local_coroutine
+        .bind(py)
+        .call1((proxy,))
 }

@@ -104,7 +104,9 @@ def test_cancelling_an_awaiting_task_sends_cancel(conn):
 
 
 def test_async_def_methods_run_on_the_servers_event_loop(conn):
-    assert conn.root.on_loop(21) == (42, "server-loop")
+    coroutine = conn.root.on_loop(21)  # as locally: calling an async def gives a coroutine
+    assert asyncio.iscoroutine(coroutine)
+    assert asyncio.run(coroutine) == (42, "server-loop")
 
 
 def test_aio_connection_awaitable_calls_and_attributes(aio_server):

@@ -284,6 +284,11 @@ fn collect<'v>(value: &'v Value, refs: &mut Vec<&'v pynto_proto::ObjRef>, return
                 collect(item, refs, returned);
             }
         }
+        Value::Standard(standard) => {
+            for item in &standard.1 {
+                collect(item, refs, returned);
+            }
+        }
         Value::Dict(pairs) => {
             for (k, v) in pairs {
                 collect(k, refs, returned);

@@ -710,7 +710,7 @@ impl<'a> Reader<'a> {
         let tag = self.code("the value tag")?;
         let fields = n - 1;
         let tag = match u8::try_from(tag) {
-            Ok(t) if t <= V_RETURNED => t,
+            Ok(t) if t <= V_STANDARD => t,
             _ => return Err(DecodeError::UnknownTag { what: "value", tag }),
         };
         let want = |expected: usize, name: &str| -> Result<()> {
@@ -800,9 +800,17 @@ impl<'a> Reader<'a> {
                 };
                 Ok(Value::Ref(ObjRef { oid, type_id, desc }))
             }
-            _ => {
+            V_RETURNED => {
                 want(1, "a returned reference")?;
                 Ok(Value::Returned(self.u64("the returned oid")?))
+            }
+            _ => {
+                if fields == 0 {
+                    return Err(malformed("a standard value has no type name"));
+                }
+                let name = self.string("the standard value's type name")?;
+                let args = self.items(fields - 1, depth)?;
+                Ok(Value::Standard(Box::new((name, args))))
             }
         }
     }

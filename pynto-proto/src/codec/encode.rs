@@ -378,6 +378,14 @@ pub(super) fn value(v: &Value, buf: &mut Vec<u8>, att: &mut Vec<Bytes>) {
             tagged(buf, V_RETURNED, 1);
             uint(buf, *oid);
         }
+        Value::Standard(standard) => {
+            let (name, args) = &**standard;
+            tagged(buf, V_STANDARD, args.len() + 1);
+            string(buf, name);
+            for v in args {
+                value(v, buf, att);
+            }
+        }
     }
 }
 

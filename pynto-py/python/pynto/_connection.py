@@ -149,10 +149,13 @@ class Connection(_pynto.Connection):
         """Define the plain function ``func`` on the peer and return the remote function
         (classic). Closures, and functions that read globals of this process, are refused
         with a clear error; a function typed at an interactive prompt goes as compiled code
-        (same Python version on both sides)."""
+        (same Python version on both sides). The name is defined in the connection's
+        namespace too, as ``def`` would: ``conn.eval("f(3)")``."""
         from ._teleport import teleport
 
-        return teleport(self, func)
+        remote = teleport(self, func)
+        self.namespace[func.__name__] = remote
+        return remote
 
     def close(self) -> None:
         """End the connection; everything the peer held for us is released."""

@@ -98,7 +98,8 @@ def _local_class(type_name: str, rebuild: bool) -> type | None:
         cls = getattr(builtins, qualname, None)
     elif type_name in _PYNTO_TYPES:
         return _PYNTO_TYPES[type_name]
-    elif rebuild and module in sys.modules:
+    elif (rebuild or module.partition(".")[0] in sys.stdlib_module_names) and module in sys.modules:
+        # Standard-library exceptions (json.JSONDecodeError, ...) are rebuilt like builtins.
         # Never import: only classes already loaded here are rebuilt.
         cls = sys.modules[module]
         for part in qualname.split("."):
@@ -123,7 +124,14 @@ def remote_exception(kind: str, type_name: str, message: str, args: tuple, remot
     elif kind == "overloaded":
         exc = ProtocolError(f"the peer is overloaded: {message}")
     else:
+        original = _came_home(type_name, remote_tb)
+        if original is not None:
+            return original
         cls = _local_class(type_name, rebuild)
+        if cls is not None and not issubclass(cls, Exception):
+            # SystemExit, KeyboardInterrupt, GeneratorExit, ...: a peer must never end or
+            # interrupt this process by raising one; `except Exception:` catches this.
+            cls = None
         if cls is None:
             exc = RemoteError(type_name, message, remote_tb)
         else:
@@ -142,9 +150,45 @@ def remote_exception(kind: str, type_name: str, message: str, args: tuple, remot
     return exc
 
 
-_BY_VALUE = (type(None), bool, int, float, str, bytes)
 # A traceback relayed through many peers is cut to this many characters.
 _MAX_TRACEBACK = 64 * 1024
+
+# Exceptions raised here while serving the peer, by the marker their traceback carries, so one
+# that passes back through the peer comes home as the original object. Bounded: the newest few.
+_SENT_MAX = 16
+_sent: dict[str, tuple[BaseException, str, str]] = {}
+_sent_count = 0
+_PROCESS_TOKEN = __import__("os").urandom(6).hex()
+_MARKER_PREFIX = "[pynto: exception "
+
+
+def _remember(exc: BaseException, type_name: str, text: str) -> str:
+    """``text`` with a marker line; ``exc`` remembered under it."""
+    global _sent_count
+    _sent_count += 1
+    marker = f"{_MARKER_PREFIX}{_PROCESS_TOKEN}-{_sent_count} raised in process {__import__('os').getpid()}]"
+    text = text.rstrip("\n") + "\n" + marker + "\n"
+    _sent[marker] = (exc, type_name, text)
+    while len(_sent) > _SENT_MAX:
+        del _sent[next(iter(_sent))]
+    return text
+
+
+def _came_home(type_name: str, remote_tb: str) -> BaseException | None:
+    """The original exception if this failure is one raised here, relayed back unchanged."""
+    start = remote_tb.find(_MARKER_PREFIX)
+    if start < 0:
+        return None
+    end = remote_tb.find("]", start)
+    entry = _sent.get(remote_tb[start : end + 1])
+    if entry is None:
+        return None
+    exc, sent_type, sent_text = entry
+    if sent_type != type_name or not remote_tb.startswith(sent_text.rstrip("\n")):
+        return None
+    if not isinstance(exc, Exception):
+        return None
+    return exc
 
 
 def describe_exception(exc: BaseException, tb: Any = None) -> tuple[str, str, str, tuple, str]:
@@ -159,12 +203,22 @@ def describe_exception(exc: BaseException, tb: Any = None) -> tuple[str, str, st
     type_name = f"{cls.__module__}.{cls.__qualname__}"
     if cls.__module__ == "pynto._errors":
         type_name = f"pynto.{cls.__qualname__}"
-    args = exc.args if all(type(a) in _BY_VALUE for a in exc.args) else ()
+    if isinstance(exc, RemoteError) and cls is RemoteError:
+        # Relaying a failure this side could not rebuild: keep its own name.
+        type_name = exc.remote_type
+    args = exc.args
+    if isinstance(exc, OSError) and len(args) == 2 and (exc.filename is not None or exc.filename2 is not None):
+        args = (*args, exc.filename, None, exc.filename2)  # OSError's constructor keeps the names
     try:
-        message = cls.__str__(exc) if cls in _remote_classes.values() else str(exc)
+        if isinstance(exc, RemoteError) and cls is RemoteError:
+            message = exc.remote_message
+        else:
+            message = cls.__str__(exc) if cls in _remote_classes.values() else str(exc)
     except Exception:
         message = repr(exc)
     text = "".join(_traceback.format_exception(cls, exc, tb if tb is not None else exc.__traceback__))
+    if not text.startswith("Traceback"):
+        text = "Traceback (most recent call last):\n  (raised by native code, no Python frame)\n" + text
     earlier = getattr(exc, "remote_traceback", "")
     if earlier:
         # The exception came from a further peer: keep its story too.
@@ -173,4 +227,6 @@ def describe_exception(exc: BaseException, tb: Any = None) -> tuple[str, str, st
         text = text[: _MAX_TRACEBACK // 2] + "\n[... traceback cut ...]\n" + text[-_MAX_TRACEBACK // 2 :]
     if len(message) > _MAX_TRACEBACK:
         message = message[:_MAX_TRACEBACK] + " [...]"
+    if kind == "remote" and not earlier:
+        text = _remember(exc, type_name, text)
     return kind, type_name, message, args, text

@@ -18,7 +18,8 @@ _DIRECT = {
     "__getitem__", "__setitem__", "__delitem__", "__contains__", "__enter__", "__exit__",
 }
 _ASYNC = {"__await__", "__aiter__", "__anext__", "__aenter__", "__aexit__"}
-_CANDIDATES = sorted(_DIRECT | _ASYNC | set(op.COMPARE) | set(op.BINARY) | set(op.UNARY))
+_BY_NAME = {"__instancecheck__", "__subclasscheck__", "__sizeof__"}  # forwarded as calls by name
+_CANDIDATES = sorted(_DIRECT | _ASYNC | _BY_NAME | set(op.COMPARE) | set(op.BINARY) | set(op.UNARY))
 # Special methods only `object` defines are not forwarded: they would only add round trips
 # (the proxy is unique per remote object, so identity, equality and hashing still agree).
 
@@ -92,6 +93,14 @@ def _describe(obj, policy) -> tuple:
         dunders.append(name)
     if _defining_class(cls, "__hash__") is not None and vars(_defining_class(cls, "__hash__"))["__hash__"] is None:
         dunders.append("__unhashable__")
+    # A type with `__add__` but no `__radd__` (list, str, deque, ...): the proxy still gets the
+    # reflected form, so `[0] + remote_list` reaches the owner, which runs the whole operator
+    # with the by-value operand (as the caller's interpreter would have run it locally).
+    for name in list(dunders):
+        if name in op.BINARY and op.BINARY[name][1] == op.PLAIN:
+            reflected = "__r" + name[2:]
+            if reflected not in dunders:
+                dunders.append(reflected)
     methods = []
     for name in exposed_names(obj, policy):
         try:
@@ -127,13 +136,12 @@ def dir_for(obj, policy) -> tuple:
     return tuple(sorted(set(exposed_names(obj, policy))))
 
 
-# Iterators whose `next` has no side effects beyond advancing: fetching ahead is invisible.
+# Iterators over immutable containers: their `next` has no side effects beyond advancing and
+# nothing can change what they yield, so fetching ahead is invisible. (Iterators of lists,
+# dicts, sets and bytearrays are not here: a mutation between two `next` calls must show.)
 _PREFETCHABLE = tuple(
     type(it)
-    for it in (
-        iter([]), iter(()), iter(range(0)), iter(""), iter(b""), iter(bytearray()), iter({}), iter({}.values()),
-        iter({}.items()), iter(set()), iter(frozenset()), reversed([]), reversed(range(0)),
-    )
+    for it in (iter(()), iter(range(0)), iter(range(2**64)), iter(""), iter("\u20ac"), iter(b""), reversed(range(0)))
 )
 
 
@@ -190,6 +198,22 @@ def _loop_for(conn):
             thread.start()
             _background_loop = loop
         return _background_loop
+
+
+async def _await_remote(proxy):
+    return await proxy
+
+
+def local_coroutine(proxy):
+    """A coroutine of this process standing for a remote coroutine (called by the compiled
+    module when one arrives): awaiting it drives the remote one on its owner's loop."""
+    coro = _await_remote(proxy)
+    return coro
+
+
+def is_remote_coroutine(obj) -> bool:
+    """True for the coroutines ``local_coroutine`` makes."""
+    return type(obj) is types.CoroutineType and obj.cr_code is _await_remote.__code__
 
 
 def drive(awaitable, conn):

@@ -12,6 +12,7 @@ import collections
 import collections.abc
 import sys
 import threading
+import types
 
 from . import _opcodes as op
 
@@ -42,8 +43,10 @@ def _compare(code: int):
     return method
 
 
-def _binary(code: int, form: int):
-    def method(self, other):
+def _binary(code: int, form: int, name: str):
+    def method(self, other, *more):
+        if more:  # `RemoteClass.__or__(a, b)` called by name: the remote class's own function
+            return self._pynto_attr(name)(other, *more)
         return self._pynto_binary(code, form, other)
 
     return method
@@ -56,8 +59,22 @@ def _unary(code: int):
     return method
 
 
+# Builtin types that the builtins module does not name (an instance's `__class__` is the local
+# type, so isinstance checks against it hold as they would locally).
+_UNNAMED_BUILTINS = {
+    t.__name__: t
+    for t in (
+        types.ModuleType, types.GeneratorType, types.MappingProxyType, types.CodeType, type({}.keys()), type({}.values()),
+        type({}.items()), type(iter([])), type(iter(())), type(iter(range(0))), type(iter("")), type(iter({})),
+        type(iter(set())), type(reversed([])),
+    )
+}
+
+
 def _local_class(module: str, qualname: str):
     """The class of that name if its module is already loaded here (never imports)."""
+    if module == "builtins" and qualname in _UNNAMED_BUILTINS:
+        return _UNNAMED_BUILTINS[qualname]
     mod = builtins if module == "builtins" else sys.modules.get(module)
     obj = mod
     for part in qualname.split("."):
@@ -68,7 +85,73 @@ def _local_class(module: str, qualname: str):
 
 
 def _reduce_ex(self, protocol):
-    raise TypeError("a pynto proxy cannot be pickled; use pynto.obtain(proxy) for a local copy")
+    """Pickling a proxy pickles a local copy (``pynto.obtain``: the owner must allow pickling)."""
+    from . import obtain
+
+    try:
+        local = obtain(self)
+    except Exception as e:
+        raise TypeError(f"cannot pickle a pynto proxy of {type(self).__qualname__}: the local copy failed ({e})") from e
+    if isinstance(local, (type, types.FunctionType, types.BuiltinFunctionType)):
+        return _same, (local,)  # pickled by reference, as pickle does with the local object
+    return local.__reduce_ex__(protocol)
+
+
+def _same(obj):
+    """The identity function (the reconstructor of a pickled proxy of a class or function)."""
+    return obj
+
+
+def _reduce(self):
+    """``proxy.__reduce__()`` called by name: the remote object's own (classic peers only;
+    pickling a proxy goes through ``__reduce_ex__``, a local copy)."""
+    return self._pynto_attr("__reduce__")()
+
+
+def _copy(self):
+    """``copy.copy(proxy)``: a shallow copy made where the object lives; a proxy to it."""
+    return self._pynto_copy(False)
+
+
+def _deepcopy(self, memo):
+    """``copy.deepcopy(proxy)``: a deep copy made where the object lives; a proxy to it."""
+    return self._pynto_copy(True)
+
+
+def _init(self, *args, **kwargs):
+    """``proxy.__init__(...)`` called by name re-runs the remote object's ``__init__``."""
+    self._pynto_attr("__init__")(*args, **kwargs)
+
+
+def _remote_check(self, name, arg):
+    try:
+        method = self._pynto_attr(name)
+    except AttributeError as e:  # AccessDenied on a non-classic connection
+        raise TypeError(f"{name[2:-2]} against a remote class needs its owner to allow {name}: {e}") from e
+    return bool(method(arg))
+
+
+def _instancecheck(self, instance):
+    return _remote_check(self, "__instancecheck__", instance)
+
+
+def _subclasscheck(self, subclass):
+    return _remote_check(self, "__subclasscheck__", subclass)
+
+
+def _sizeof(self):
+    """``sys.getsizeof(proxy)``: the remote object's size where its owner tells it."""
+    try:
+        return self._pynto_attr("__sizeof__")()
+    except AttributeError:
+        return object.__sizeof__(self)
+
+
+def _mro_entries(self, bases):
+    raise TypeError(
+        f"cannot subclass {self!r}: it is a class living in another process (a pynto proxy), and "
+        "a local class cannot inherit from it; subclass it on its side (e.g. conn.execute) instead"
+    )
 
 
 def _dir(self):
@@ -87,22 +170,22 @@ def _aiter(self):
     return AsyncResult(self._pynto_async_op(1, None)).value
 
 
-def _anext(self):
+async def _anext(self):
     from ._async import AsyncResult
 
-    return AsyncResult(self._pynto_async_op(2, None))
+    return await AsyncResult(self._pynto_async_op(2, None))
 
 
-def _aenter(self):
+async def _aenter(self):
     from ._async import AsyncResult
 
-    return AsyncResult(self._pynto_async_op(3, None))
+    return await AsyncResult(self._pynto_async_op(3, None))
 
 
-def _aexit(self, exc_type, exc, tb):
+async def _aexit(self, exc_type, exc, tb):
     from ._async import AsyncResult
 
-    return AsyncResult(self._pynto_async_exit(exc_type, exc, tb, None))
+    return await AsyncResult(self._pynto_async_exit(exc_type, exc, None, None))
 
 
 _ASYNC = {"__await__": _await, "__aiter__": _aiter, "__anext__": _anext, "__aenter__": _aenter, "__aexit__": _aexit}
@@ -159,7 +242,17 @@ def shared_classes() -> tuple[int, int]:
 
 
 def _make_class(base: type, module: str, qualname: str, dunders: list, methods: list, abcs: list) -> type:
-    ns: dict = {"__slots__": (), "__module__": "pynto.proxies", "__qualname__": qualname, "__dir__": _dir, "__reduce_ex__": _reduce_ex}
+    ns: dict = {
+        "__slots__": (),
+        "__module__": "pynto.proxies",
+        "__qualname__": qualname,
+        "__dir__": _dir,
+        "__reduce_ex__": _reduce_ex,
+        "__reduce__": _reduce,
+        "__copy__": _copy,
+        "__deepcopy__": _deepcopy,
+        "__init__": _init,
+    }
     ns["__repr__"] = getattr(base, "_pynto_repr")
     for name in dunders:
         if name in _DIRECT:
@@ -167,11 +260,18 @@ def _make_class(base: type, module: str, qualname: str, dunders: list, methods: 
         elif name in op.COMPARE:
             ns[name] = _compare(op.COMPARE[name])
         elif name in op.BINARY:
-            ns[name] = _binary(*op.BINARY[name])
+            ns[name] = _binary(*op.BINARY[name], name)
         elif name in op.UNARY:
             ns[name] = _unary(op.UNARY[name])
         elif name in _ASYNC:
             ns[name] = _ASYNC[name]
+        elif name == "__instancecheck__":
+            ns[name] = _instancecheck
+            ns["__mro_entries__"] = _mro_entries
+        elif name == "__subclasscheck__":
+            ns[name] = _subclasscheck
+        elif name == "__sizeof__":
+            ns[name] = _sizeof
     if "__hash__" not in dunders and "__eq__" in dunders:
         ns["__hash__"] = None
     if "__unhashable__" in dunders:

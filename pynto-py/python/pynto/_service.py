@@ -37,6 +37,8 @@ import threading
 import types
 from typing import Any, Callable, TypeVar
 
+from ._pynto import is_proxy
+
 __all__ = [
     "CLASSIC_POLICY",
     "DEFAULT_POLICY",
@@ -355,6 +357,9 @@ def _resolve(obj: Any, name: str, policy: Policy, *, write: bool) -> str:
             f"(interpreter internals are never exposed)"
         )
     if name in SAFE_DUNDERS:
+        return name
+    if is_proxy(obj):
+        # A proxy passed on: its owner makes the access decision for its own object.
         return name
     # Rule 2: exposed_<name>.
     prefixed = EXPOSED_PREFIX + name

@@ -18,6 +18,7 @@ from typing import Any
 
 from ._async import AsyncResult
 from ._connection import Connection, connect as _connect
+from . import _host
 from ._pynto import is_proxy
 from ._server import Server
 
@@ -29,7 +30,10 @@ def _wrap(value: Any) -> Any:
 
 
 async def _settle(pending: Any) -> Any:
-    return _wrap(await AsyncResult(pending))
+    value = await AsyncResult(pending)
+    if _host.is_remote_coroutine(value):  # `await aconn.root.async_method()`: its value
+        value = await value
+    return _wrap(value)
 
 
 class _Member:
