@@ -102,6 +102,14 @@ fn bad_input_table() {
     // 2 MiB of empty sets, 272 bytes each decoded (a Python set is 216 bytes).
     let sets = frame(call_of(&[0x91, 0x0e], 1 << 20));
 
+    // 128 Ki strings "é", then one that is not UTF-8: over 200 KiB, so decoded dry first.
+    let mut large_bad_utf8 = spec("95 01 01 01 00 93 05 dd");
+    large_bad_utf8.extend_from_slice(&((1u32 << 17) + 1).to_be_bytes());
+    for _ in 0..1 << 17 {
+        large_bad_utf8.extend_from_slice(&[0xa2, 0xc3, 0xa9]);
+    }
+    large_bad_utf8.extend_from_slice(&[0xa1, 0xff, 0x80]);
+
     type Check = Box<dyn Fn(&DecodeError) -> bool>;
     let rows: Vec<(&str, Frame, Limits, Check)> = vec![
         ("empty body", frame(vec![]), limits, Box::new(is(Truncated))),
@@ -491,6 +499,12 @@ fn bad_input_table() {
             sets.clone(),
             limits,
             over_budget(&sets),
+        ),
+        (
+            "invalid UTF-8 at the end of a large body (found by the real decode)",
+            frame(large_bad_utf8),
+            limits,
+            Box::new(is(InvalidUtf8)),
         ),
         (
             "trailing bytes",

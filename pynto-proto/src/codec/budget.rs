@@ -126,9 +126,20 @@ impl Budget {
     }
 }
 
-/// What a string of `len` UTF-8 bytes costs beyond its slot: its Rust copy and its Python `str`.
+/// What the Python object of int `v` costs beyond its slot: nothing when CPython has it cached.
 #[inline]
-pub(super) fn string(text: &str) -> u64 {
+pub(super) fn int(v: i64) -> u64 {
+    if (-5..=256).contains(&v) {
+        0
+    } else {
+        PY_INT
+    }
+}
+
+/// What a string of UTF-8 bytes `text` costs beyond its slot: its Rust copy and its Python
+/// `str`.
+#[inline]
+pub(super) fn string(text: &[u8]) -> u64 {
     let len = text.len() as u64;
     let py_chars = if text.is_ascii() { len } else { 4 * len };
     PY_STR + len + py_chars

@@ -65,9 +65,9 @@ struct Reader<'a> {
 /// Decode the one message of `frame`. The caller has checked the body length.
 ///
 /// A frame whose body could cost more than its budget (a large body, see
-/// [`budget::may_exceed`]) is first decoded dry: any error, over budget or not, is found before
-/// anything is allocated. The real decode then makes the same checks and charges, so it cannot
-/// fail half way.
+/// [`budget::may_exceed`]) is first decoded dry: every check and charge but UTF-8 validation,
+/// nothing kept, so a frame over budget (or malformed) is refused before anything is allocated.
+/// The real decode then makes the same charges, so it never goes over budget half way.
 pub(super) fn message(frame: &Frame, limits: &Limits) -> Result<Message> {
     if budget::may_exceed(frame) {
         decode_pass(frame, limits, true)?;
@@ -409,13 +409,87 @@ impl<'a> Reader<'a> {
     fn values(&mut self, depth: u32, what: &str) -> Result<Vec<Value>> {
         let depth = self.enter(depth)?;
         let n = self.array(what)?;
+        self.sequence(n, depth)
+    }
+
+    /// `n` values at `depth` (the array header read and checked against the bytes left).
+    fn sequence(&mut self, n: usize, depth: u32) -> Result<Vec<Value>> {
         self.budget.charge_n(n, budget::VALUE)?;
-        let mut out = self.vec(n);
+        if self.dry {
+            for _ in 0..n {
+                if !self.dry_scalar()? {
+                    self.value(depth)?;
+                }
+            }
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::with_capacity(n);
         for _ in 0..n {
-            let value = self.value(depth)?;
-            self.keep(&mut out, value);
+            out.push(self.value(depth)?);
         }
         Ok(out)
+    }
+
+    /// On a dry run, pass over one plain scalar (nil, a bool, a float, an int of up to 32 bits,
+    /// a string, inline bytes) charging exactly what `value` charges for it, without building
+    /// it: the common items of large sequences. False, having read nothing, if the next value is
+    /// anything else or is cut short (`value` then reads it, or reports it).
+    #[inline]
+    fn dry_scalar(&mut self) -> Result<bool> {
+        let rest = &self.buf[self.pos..];
+        let Some(&m) = rest.first() else {
+            return Ok(false);
+        };
+        let be = |n: usize| -> Option<u32> {
+            let b = rest.get(1..1 + n)?;
+            Some(b.iter().fold(0, |v, &b| v << 8 | u32::from(b)))
+        };
+        let (len, int) = match m {
+            0x00..=0x7f | 0xc0 | 0xc2 | 0xc3 => (1, None),
+            0xe0..=0xff => (1, Some(i64::from(m as i8))),
+            0xca | 0xcb => {
+                let len = if m == 0xca { 5 } else { 9 };
+                if rest.len() < len {
+                    return Ok(false);
+                }
+                self.budget.charge(budget::PY_SLOT + budget::PY_FLOAT)?;
+                self.pos += len;
+                return Ok(true);
+            }
+            0xcc => (2, be(1).map(i64::from)),
+            0xcd => (3, be(2).map(i64::from)),
+            0xce => (5, be(4).map(i64::from)),
+            0xd0 => (2, be(1).map(|v| i64::from(v as u8 as i8))),
+            0xd1 => (3, be(2).map(|v| i64::from(v as u16 as i16))),
+            0xd2 => (5, be(4).map(|v| i64::from(v as i32))),
+            0xa0..=0xbf | 0xd9 | 0xda | 0xdb | 0xc4 | 0xc5 | 0xc6 => {
+                let (header, len) = match m {
+                    0xa0..=0xbf => (1, Some(u32::from(m & 0x1f))),
+                    0xd9 | 0xc4 => (2, be(1)),
+                    0xda | 0xc5 => (3, be(2)),
+                    _ => (5, be(4)),
+                };
+                let Some(raw) = len.and_then(|len| rest.get(header..header + len as usize)) else {
+                    return Ok(false);
+                };
+                let cost = if m < 0xc4 || m > 0xc6 {
+                    budget::string(raw)
+                } else {
+                    budget::PY_BYTES + raw.len() as u64
+                };
+                self.budget.charge(budget::PY_SLOT + cost)?;
+                self.pos += header + raw.len();
+                return Ok(true);
+            }
+            _ => return Ok(false),
+        };
+        if rest.len() < len {
+            return Ok(false);
+        }
+        let cost = int.map_or(0, budget::int);
+        self.budget.charge(budget::PY_SLOT + cost)?;
+        self.pos += len;
+        Ok(true)
     }
 
     // ----- values ----------------------------------------------------------------------------
@@ -483,14 +557,10 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Charge the Python object of int `v`, unless CPython has it cached.
+    /// Charge the Python object of int `v`.
     #[inline]
     fn int_object(&mut self, v: i64) -> Result<()> {
-        if (-5..=256).contains(&v) {
-            Ok(())
-        } else {
-            self.budget.charge(budget::PY_INT)
-        }
+        self.budget.charge(budget::int(v))
     }
 
     /// A `[tag, ...]` value of `n` elements, the array header already read.
@@ -634,13 +704,7 @@ impl<'a> Reader<'a> {
     fn items(&mut self, n: usize, depth: u32) -> Result<Vec<Value>> {
         let d = self.enter(depth)?;
         // `n` was checked against the bytes left when the array header was read.
-        self.budget.charge_n(n, budget::VALUE)?;
-        let mut out = self.vec(n);
-        for _ in 0..n {
-            let value = self.value(d)?;
-            self.keep(&mut out, value);
-        }
-        Ok(out)
+        self.sequence(n, d)
     }
 
     fn type_desc(&mut self, depth: u32) -> Result<TypeDesc> {
@@ -677,7 +741,11 @@ impl<'a> Reader<'a> {
         let bytes = &self.attachments[i];
         self.budget.charge_n(bytes.len(), 1)?;
         self.budget.charge(py_header)?;
-        Ok(bytes.clone())
+        Ok(if self.dry {
+            Bytes::new()
+        } else {
+            bytes.clone()
+        })
     }
 
     fn bigint(&mut self) -> Result<Value> {

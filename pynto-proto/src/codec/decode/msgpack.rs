@@ -153,15 +153,13 @@ impl<'a> Reader<'a> {
     #[inline]
     pub(super) fn str_body(&mut self, len: usize) -> Result<String> {
         let raw = self.take(len)?;
+        self.budget.charge(budget::string(raw))?;
+        if self.dry {
+            // UTF-8 is checked by the real decode; the dry run only finds what it would cost.
+            return Ok(String::new());
+        }
         match std::str::from_utf8(raw) {
-            Ok(s) => {
-                self.budget.charge(budget::string(s))?;
-                Ok(if self.dry {
-                    String::new()
-                } else {
-                    s.to_owned()
-                })
-            }
+            Ok(s) => Ok(s.to_owned()),
             Err(_) => Err(DecodeError::InvalidUtf8),
         }
     }
@@ -199,6 +197,9 @@ impl<'a> Reader<'a> {
         }
         let start = self.pos;
         self.pos += len;
+        if self.dry {
+            return Ok(Bytes::new());
+        }
         Ok(self.body.slice(start..start + len))
     }
 

@@ -102,6 +102,56 @@ fn dense_names_and_pairs_cost_at_most_the_maximum_per_byte() {
 }
 
 #[test]
+fn a_dry_run_charges_each_scalar_as_the_real_decode_does() {
+    // Each width of int on both sides of CPython's small-int cache, floats of both widths, and
+    // the scalars the dry run leaves to the full decode (64-bit ints, strings, bytes).
+    let items: [&[u8]; 22] = [
+        &[0x05],
+        &[0xfb],
+        &[0xfa],
+        &[0xc0],
+        &[0xc3],
+        &[0xcc, 0xff],
+        &[0xcd, 0x01, 0x00],
+        &[0xcd, 0x01, 0x01],
+        &[0xce, 0x00, 0x00, 0x00, 0x10],
+        &[0xce, 0xff, 0xff, 0xff, 0xff],
+        &[0xd0, 0xfb],
+        &[0xd0, 0x80],
+        &[0xd1, 0x01, 0x00],
+        &[0xd1, 0x80, 0x00],
+        &[0xd2, 0x00, 0x00, 0x01, 0x00],
+        &[0xd2, 0x80, 0x00, 0x00, 0x00],
+        &[0xd3, 0, 0, 0, 0, 0, 0, 0, 5],
+        &[0xcf, 0, 0, 0, 1, 0, 0, 0, 0],
+        &[0xca, 0x3f, 0x80, 0, 0],
+        &[0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0],
+        &[0xa3, b'a', 0xc3, 0xa9],
+        &[0xc4, 0x01, 0x00],
+    ];
+    for item in items {
+        let (dry, real) = spent(&frame(reply_of(item, 10))).expect("decodes");
+        assert_eq!(dry, real, "{item:02x?}");
+    }
+    // A truncated float or int inside a sequence is the same error either way.
+    for truncated in [
+        &[0xcb, 0x3f][..],
+        &[0xce, 0x00],
+        &[0xd1],
+        &[0xa2, b'a'],
+        &[0xc5, 0x00],
+    ] {
+        let mut body = reply_of(&[0xc0], 3);
+        body.extend_from_slice(truncated);
+        body[7] = 5; // one more item than the nils
+        assert_eq!(
+            spent(&frame(body)),
+            Err(crate::codec::DecodeError::Truncated)
+        );
+    }
+}
+
+#[test]
 fn plain_numbers_and_text_cost_less_than_the_factor() {
     // The shapes docs/protocol.md promises are never refused, whatever their size.
     let factor = crate::limits::DECODE_BUDGET_FACTOR as f64;
