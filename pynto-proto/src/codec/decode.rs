@@ -472,7 +472,7 @@ impl<'a> Reader<'a> {
                 let Some(raw) = len.and_then(|len| rest.get(header..header + len as usize)) else {
                     return Ok(false);
                 };
-                let cost = if m < 0xc4 {
+                let cost = if !matches!(m, 0xc4..=0xc6) {
                     budget::string(raw)
                 } else {
                     budget::PY_BYTES + raw.len() as u64

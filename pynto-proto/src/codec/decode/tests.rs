@@ -105,7 +105,10 @@ fn dense_names_and_pairs_cost_at_most_the_maximum_per_byte() {
 fn a_dry_run_charges_each_scalar_as_the_real_decode_does() {
     // Each width of int on both sides of CPython's small-int cache, floats of both widths, and
     // the scalars the dry run leaves to the full decode (64-bit ints, strings, bytes).
-    let items: [&[u8]; 22] = [
+    let items: [&[u8]; 25] = [
+        &[0xd9, 0x02, 0xc3, 0xa9],
+        &[0xda, 0x00, 0x02, 0xc3, 0xa9],
+        &[0xc5, 0x00, 0x01, 0x00],
         &[0x05],
         &[0xfb],
         &[0xfa],
