@@ -120,7 +120,7 @@ impl Budget {
     }
 
     /// How much has been spent so far.
-    #[cfg(test)]
+    #[cfg(any(test, fuzzing))]
     pub(super) fn spent(&self) -> u64 {
         self.total - self.left
     }

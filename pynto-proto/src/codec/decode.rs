@@ -69,54 +69,72 @@ struct Reader<'a> {
 /// nothing kept, so a frame over budget (or malformed) is refused before anything is allocated.
 /// The real decode then makes the same charges, so it never goes over budget half way.
 pub(super) fn message(frame: &Frame, limits: &Limits) -> Result<Message> {
+    #[cfg(fuzzing)]
+    check_dry_run(frame, limits);
     if budget::may_exceed(frame) {
-        decode_pass(frame, limits, true)?;
+        Reader::new(frame, limits, true).run()?;
     }
-    decode_pass(frame, limits, false)
-}
-
-fn decode_pass(frame: &Frame, limits: &Limits, dry: bool) -> Result<Message> {
-    let mut r = Reader {
-        buf: &frame.body[..],
-        pos: 0,
-        body: &frame.body,
-        attachments: &frame.attachments,
-        used: Vec::new(),
-        max_depth: limits.max_depth,
-        budget: Budget::for_frame(frame.len()),
-        dry,
-    };
-    // Returned as is (not through `?`) so the message is built straight in the return slot.
-    let result = r.message();
-    let extra = r.remaining();
-    if result.is_ok() && extra != 0 {
-        return Err(DecodeError::TrailingBytes { extra });
-    }
-    result
+    Reader::new(frame, limits, false).run()
 }
 
 /// What a dry and a real decode of `frame` spend of its budget.
 #[cfg(test)]
 fn spent(frame: &Frame) -> Result<(u64, u64)> {
-    let mut spent = [0; 2];
-    for (dry, spent) in [true, false].into_iter().zip(&mut spent) {
-        let mut r = Reader {
+    let limits = Limits::default();
+    let mut dry = Reader::new(frame, &limits, true);
+    dry.run()?;
+    let mut real = Reader::new(frame, &limits, false);
+    real.run()?;
+    Ok((dry.budget.spent(), real.budget.spent()))
+}
+
+/// Under the fuzzer, every frame is also decoded dry, and the dry run must agree with the real
+/// decode: the same error, or the same charges. (A dry run does not check UTF-8, so where the
+/// real decode stops at a bad string, the dry run may go on to succeed or to fail later.)
+#[cfg(fuzzing)]
+fn check_dry_run(frame: &Frame, limits: &Limits) {
+    let mut dry_reader = Reader::new(frame, limits, true);
+    let dry = dry_reader.run();
+    let mut real_reader = Reader::new(frame, limits, false);
+    let real = real_reader.run();
+    match (dry, real) {
+        (Ok(_), Ok(_)) => assert_eq!(
+            dry_reader.budget.spent(),
+            real_reader.budget.spent(),
+            "dry and real charges differ"
+        ),
+        (_, Err(DecodeError::InvalidUtf8)) => {}
+        (Err(d), Err(r)) => assert_eq!(d, r, "dry and real errors differ"),
+        (d, r) => panic!("dry run {:?}, real decode {:?}", d.err(), r.err()),
+    }
+}
+
+impl<'a> Reader<'a> {
+    /// A reader of `frame`'s one message; a dry run if `dry`.
+    fn new(frame: &'a Frame, limits: &Limits, dry: bool) -> Self {
+        Reader {
             buf: &frame.body[..],
             pos: 0,
             body: &frame.body,
             attachments: &frame.attachments,
             used: Vec::new(),
-            max_depth: Limits::default().max_depth,
+            max_depth: limits.max_depth,
             budget: Budget::for_frame(frame.len()),
             dry,
-        };
-        r.message()?;
-        *spent = r.budget.spent();
+        }
     }
-    Ok((spent[0], spent[1]))
-}
 
-impl<'a> Reader<'a> {
+    /// Decode the message, which must take the whole body.
+    fn run(&mut self) -> Result<Message> {
+        // Returned as is (not through `?`) so the message is built straight in the return slot.
+        let result = self.message();
+        let extra = self.remaining();
+        if result.is_ok() && extra != 0 {
+            return Err(DecodeError::TrailingBytes { extra });
+        }
+        result
+    }
+
     /// A vector for `n` items (charged by the caller), or an empty one on a dry run.
     #[inline]
     fn vec<T>(&self, n: usize) -> Vec<T> {
