@@ -6,6 +6,7 @@
 //! The msgpack layer (scalars, lengths, skipping) is in `decode/msgpack.rs`; this file is the
 //! protocol's shapes: messages, ops and values.
 
+mod dry;
 mod msgpack;
 #[cfg(test)]
 mod tests;
@@ -70,7 +71,7 @@ struct Reader<'a> {
 /// The real decode then makes the same charges, so it never goes over budget half way.
 pub(super) fn message(frame: &Frame, limits: &Limits) -> Result<Message> {
     #[cfg(fuzzing)]
-    check_dry_run(frame, limits);
+    dry::check(frame, limits);
     if budget::may_exceed(frame) {
         Reader::new(frame, limits, true).run()?;
     }
@@ -86,27 +87,6 @@ fn spent(frame: &Frame) -> Result<(u64, u64)> {
     let mut real = Reader::new(frame, &limits, false);
     real.run()?;
     Ok((dry.budget.spent(), real.budget.spent()))
-}
-
-/// Under the fuzzer, every frame is also decoded dry, and the dry run must agree with the real
-/// decode: the same error, or the same charges. (A dry run does not check UTF-8, so where the
-/// real decode stops at a bad string, the dry run may go on to succeed or to fail later.)
-#[cfg(fuzzing)]
-fn check_dry_run(frame: &Frame, limits: &Limits) {
-    let mut dry_reader = Reader::new(frame, limits, true);
-    let dry = dry_reader.run();
-    let mut real_reader = Reader::new(frame, limits, false);
-    let real = real_reader.run();
-    match (dry, real) {
-        (Ok(_), Ok(_)) => assert_eq!(
-            dry_reader.budget.spent(),
-            real_reader.budget.spent(),
-            "dry and real charges differ"
-        ),
-        (_, Err(DecodeError::InvalidUtf8)) => {}
-        (Err(d), Err(r)) => assert_eq!(d, r, "dry and real errors differ"),
-        (d, r) => panic!("dry run {:?}, real decode {:?}", d.err(), r.err()),
-    }
 }
 
 impl<'a> Reader<'a> {
@@ -133,24 +113,6 @@ impl<'a> Reader<'a> {
             return Err(DecodeError::TrailingBytes { extra });
         }
         result
-    }
-
-    /// A vector for `n` items (charged by the caller), or an empty one on a dry run.
-    #[inline]
-    fn vec<T>(&self, n: usize) -> Vec<T> {
-        if self.dry {
-            Vec::new()
-        } else {
-            Vec::with_capacity(n)
-        }
-    }
-
-    /// Keep `item` in `out`, unless this is a dry run.
-    #[inline]
-    fn keep<T>(&self, out: &mut Vec<T>, item: T) {
-        if !self.dry {
-            out.push(item);
-        }
     }
 
     /// Enter one container level below `depth`, returning the new depth.
@@ -446,68 +408,6 @@ impl<'a> Reader<'a> {
             out.push(self.value(depth)?);
         }
         Ok(out)
-    }
-
-    /// On a dry run, pass over one plain scalar (nil, a bool, a float, an int of up to 32 bits,
-    /// a string, inline bytes) charging exactly what `value` charges for it, without building
-    /// it: the common items of large sequences. False, having read nothing, if the next value is
-    /// anything else or is cut short (`value` then reads it, or reports it).
-    #[inline]
-    fn dry_scalar(&mut self) -> Result<bool> {
-        let rest = &self.buf[self.pos..];
-        let Some(&m) = rest.first() else {
-            return Ok(false);
-        };
-        let be = |n: usize| -> Option<u32> {
-            let b = rest.get(1..1 + n)?;
-            Some(b.iter().fold(0, |v, &b| v << 8 | u32::from(b)))
-        };
-        let (len, int) = match m {
-            0x00..=0x7f | 0xc0 | 0xc2 | 0xc3 => (1, None),
-            0xe0..=0xff => (1, Some(i64::from(m as i8))),
-            0xca | 0xcb => {
-                let len = if m == 0xca { 5 } else { 9 };
-                if rest.len() < len {
-                    return Ok(false);
-                }
-                self.budget.charge(budget::PY_SLOT + budget::PY_FLOAT)?;
-                self.pos += len;
-                return Ok(true);
-            }
-            0xcc => (2, be(1).map(i64::from)),
-            0xcd => (3, be(2).map(i64::from)),
-            0xce => (5, be(4).map(i64::from)),
-            0xd0 => (2, be(1).map(|v| i64::from(v as u8 as i8))),
-            0xd1 => (3, be(2).map(|v| i64::from(v as u16 as i16))),
-            0xd2 => (5, be(4).map(|v| i64::from(v as i32))),
-            0xa0..=0xbf | 0xd9 | 0xda | 0xdb | 0xc4 | 0xc5 | 0xc6 => {
-                let (header, len) = match m {
-                    0xa0..=0xbf => (1, Some(u32::from(m & 0x1f))),
-                    0xd9 | 0xc4 => (2, be(1)),
-                    0xda | 0xc5 => (3, be(2)),
-                    _ => (5, be(4)),
-                };
-                let Some(raw) = len.and_then(|len| rest.get(header..header + len as usize)) else {
-                    return Ok(false);
-                };
-                let cost = if !matches!(m, 0xc4..=0xc6) {
-                    budget::string(raw)
-                } else {
-                    budget::PY_BYTES + raw.len() as u64
-                };
-                self.budget.charge(budget::PY_SLOT + cost)?;
-                self.pos += header + raw.len();
-                return Ok(true);
-            }
-            _ => return Ok(false),
-        };
-        if rest.len() < len {
-            return Ok(false);
-        }
-        let cost = int.map_or(0, budget::int);
-        self.budget.charge(budget::PY_SLOT + cost)?;
-        self.pos += len;
-        Ok(true)
     }
 
     // ----- values ----------------------------------------------------------------------------
