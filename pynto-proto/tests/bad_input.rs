@@ -99,6 +99,10 @@ fn bad_input_table() {
         &spec("9f 0b c0 c0 c0 c0 c0 c0 c0 c0 c0 c0 c0 c0 c0 c0"),
         1 << 17,
     ));
+    // `Hello {features: ["" x 1 Mi]}`: serde's vector of 24-byte strings, charged 96 per byte.
+    let mut hello = spec("92 00 81 a8 'features' dd 00 10 00 00");
+    hello.extend(std::iter::repeat_n(0xa0, 1 << 20));
+    let hello = frame(hello);
     // 2 MiB of empty sets, 272 bytes each decoded (a Python set is 216 bytes).
     let sets = frame(call_of(&[0x91, 0x0e], 1 << 20));
 
@@ -493,6 +497,12 @@ fn bad_input_table() {
             tuples.clone(),
             limits,
             over_budget(&tuples),
+        ),
+        (
+            "over budget: a Hello of 1 Mi empty feature names",
+            hello.clone(),
+            limits,
+            over_budget(&hello),
         ),
         (
             "over budget: 2 MiB of empty sets",

@@ -49,6 +49,16 @@ fn call_of(item: &[u8], n: usize) -> Vec<u8> {
     body
 }
 
+/// The body of `Hello {features: ["" x n]}`: `n` one-byte empty strings, which serde decodes.
+fn hello_of(n: u32) -> Vec<u8> {
+    let mut body = vec![0x92, 0x00, 0x81, 0xa8];
+    body.extend_from_slice(b"features");
+    body.push(0xdd);
+    body.extend_from_slice(&n.to_be_bytes());
+    body.extend(std::iter::repeat_n(0xa0, n as usize));
+    body
+}
+
 /// `(None,) * 14`: 16 bytes, cheap to read, 600 bytes of `Value`s.
 const TUPLE_OF_NILS: [u8; 16] = [
     0x9f, 0x0b, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0,
@@ -92,6 +102,10 @@ fn decoded_memory_stays_within_the_budget() {
             "16 MiB of empty sets",
             frame(call_of(&[0x91, 0x0e], 8 * MIB), vec![]),
         ),
+        (
+            "Hello with 16 Mi empty feature names",
+            frame(hello_of(16 << 20), vec![]),
+        ),
     ];
     for (name, frame) in &refused {
         let (outcome, peak) = measure(frame);
@@ -112,6 +126,11 @@ fn decoded_memory_stays_within_the_budget() {
         (
             "512 KiB of (None,) * 14 (under the floor)",
             frame(call_of(&TUPLE_OF_NILS, 32 * 1024), vec![]),
+            false,
+        ),
+        (
+            "Hello with 300,000 empty feature names (under the floor)",
+            frame(hello_of(300_000), vec![]),
             false,
         ),
         (

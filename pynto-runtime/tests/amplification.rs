@@ -182,3 +182,33 @@ fn large_ordinary_messages_are_within_budget() {
     assert!(!session.is_closed());
     session.close();
 }
+
+#[test]
+fn a_huge_hello_is_refused_before_the_handshake_allocates_for_it() {
+    // `Hello {features: ["" x 16 Mi]}`: serde would hold 24 bytes or more per byte.
+    let mut body = vec![0x92, 0x00, 0x81, 0xa8];
+    body.extend_from_slice(b"features");
+    body.push(0xdd);
+    body.extend_from_slice(&(16u32 << 20).to_be_bytes());
+    body.extend(std::iter::repeat_n(0xa0, 16 << 20));
+    let (ours, theirs) = pynto_transport::memory::pair();
+    let (_reader, mut writer) = Box::new(ours).split();
+    writer
+        .send(&Frame {
+            body: body.into(),
+            attachments: Vec::new(),
+        })
+        .unwrap();
+    let outcome = Session::connect(
+        Box::new(theirs),
+        Role::Acceptor,
+        NativeHost::new(),
+        service(),
+        Config::default(),
+    );
+    match outcome {
+        Err(Error::Protocol(why)) => assert!(why.contains("decoding budget"), "{why}"),
+        Err(other) => panic!("expected a protocol error, got {other:?}"),
+        Ok(_) => panic!("the session accepted a 16 MiB Hello"),
+    }
+}

@@ -65,6 +65,10 @@ pub(super) const PY_REF: u64 = 160;
 /// The proxy class a type description may lead to (built once per type per connection).
 pub(super) const PY_CLASS: u64 = 1024;
 
+/// Each byte of a `Hello`, which serde decodes: a one-byte empty string becomes a 24-byte
+/// `String` in a vector that serde grows by doubling (old and new buffers held at once).
+pub(super) const HELLO_PER_BYTE: u64 = 96;
+
 /// The most a byte of body can cost: what the densest encodings (an empty set, `92 0e`; a
 /// reference with an empty type description, ten bytes) are charged per byte, rounded up.
 /// `tests` below checks that no dense encoding costs more.

@@ -3,8 +3,8 @@
 //! the frame's decode budget before building it, lets each attachment back at most one value,
 //! and never panics on any input.
 //!
-//! The msgpack layer (scalars, lengths, skipping) is in `decode/msgpack.rs`; this file is the
-//! protocol's shapes: messages, ops and values.
+//! The msgpack layer (scalars, lengths, skipping) is in `decode/msgpack.rs`, the dry run in
+//! `decode/dry.rs`; this file is the protocol's shapes: messages, ops and values.
 
 mod dry;
 mod msgpack;
@@ -231,6 +231,11 @@ impl<'a> Reader<'a> {
         }
         // Hello must decode whatever the value depth limit, so it gets a floor of its own.
         let raw = self.skip_value(self.max_depth.max(HELLO_MIN_DEPTH))?;
+        // serde builds it: charged per byte, as much as its densest form (empty strings) costs.
+        self.budget.charge_n(raw.len(), budget::HELLO_PER_BYTE)?;
+        if self.dry {
+            return Ok(Hello::default());
+        }
         rmp_serde::from_slice(raw).map_err(|e| malformed(format!("bad Hello: {e}")))
     }
 
