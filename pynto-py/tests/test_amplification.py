@@ -169,6 +169,15 @@ def test_hostile_frame_is_refused_within_its_budget(server, case):
     serves_normally(server.address)
 
 
+def test_large_ordinary_arguments_are_within_budget(server):
+    # 9 MiB of floats and 5 MiB of 4-byte ints each way: under 24 bytes per byte decoded.
+    floats = tuple(i / 3 for i in range(1_000_000))
+    ints = tuple(range(1 << 20, (1 << 20) + 1_000_000))
+    with pynto.connect(server.address) as conn:
+        assert conn.root.echo(floats) == floats
+        assert conn.root.echo(ints) == ints
+
+
 @pytest.mark.xfail(
     reason="issue 10 item 1 (connection lifecycle): a connection the server closes on a protocol "
     "error keeps its fds until the lifecycle fix lands",
