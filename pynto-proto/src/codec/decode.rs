@@ -232,10 +232,8 @@ impl<'a> Reader<'a> {
         // Hello must decode whatever the value depth limit, so it gets a floor of its own.
         let raw = self.skip_value(self.max_depth.max(HELLO_MIN_DEPTH))?;
         // serde builds it: charged per byte, as much as its densest form (empty strings) costs.
+        // (A dry run decodes it too, to find the same errors; it is charged, so that is cheap.)
         self.budget.charge_n(raw.len(), budget::HELLO_PER_BYTE)?;
-        if self.dry {
-            return Ok(Hello::default());
-        }
         rmp_serde::from_slice(raw).map_err(|e| malformed(format!("bad Hello: {e}")))
     }
 

@@ -169,3 +169,15 @@ fn plain_numbers_and_text_cost_less_than_the_factor() {
         assert!(per_byte < factor, "{name} costs {per_byte:.1} per byte");
     }
 }
+
+#[test]
+fn a_dry_run_finds_what_the_real_decode_finds_in_a_hello() {
+    // Found by the fuzzer: `[0, {5: 0}]`, a Hello serde refuses, passed a dry run that skipped
+    // serde.
+    let frame = frame(vec![0x92, 0x00, 0x81, 0x05, 0x00]);
+    let limits = crate::limits::Limits::default();
+    let dry = super::Reader::new(&frame, &limits, true).run().map(drop);
+    let real = super::Reader::new(&frame, &limits, false).run().map(drop);
+    assert!(real.is_err());
+    assert_eq!(dry, real);
+}
