@@ -7,9 +7,11 @@
 //!
 //! Encoding writes straight into the caller's buffer. Decoding walks a byte cursor over the
 //! frame's body, checks every declared length against the bytes that remain before allocating,
-//! bounds recursion by [`Limits::max_depth`], and hands out inline byte strings as zero-copy
+//! bounds recursion by [`Limits::max_depth`], charges what it builds against a memory budget
+//! proportional to the frame (`budget.rs`), and hands out inline byte strings as zero-copy
 //! slices of the body.
 
+mod budget;
 mod decode;
 mod encode;
 
@@ -130,6 +132,20 @@ pub enum DecodeError {
         /// How many attachments the frame has.
         count: usize,
     },
+    /// An attachment index is used a second time: each attachment backs at most one value, so
+    /// what a message decodes to never outgrows what arrived.
+    AttachmentReused {
+        /// The index read.
+        index: u64,
+    },
+    /// Decoding the message would cost more memory than its budget
+    /// ([`crate::decode_budget`] of the frame's bytes).
+    OverBudget {
+        /// The frame's bytes, body plus attachments.
+        frame: u64,
+        /// The budget those bytes allow, in bytes.
+        budget: u64,
+    },
     /// The body is larger than the limit.
     FrameTooLarge {
         /// The body length.
@@ -161,6 +177,18 @@ impl std::fmt::Display for DecodeError {
             DecodeError::BadAttachment { index, count } => write!(
                 f,
                 "attachment index {index} is out of range: the frame has {count} attachment(s)"
+            ),
+            DecodeError::AttachmentReused { index } => write!(
+                f,
+                "attachment {index} is used a second time: each attachment backs at most one value"
+            ),
+            DecodeError::OverBudget { frame, budget } => write!(
+                f,
+                "the message would cost more than its decoding budget of {budget} bytes of \
+                 memory (a frame of {frame} bytes may cost {} times its size, and at least {} \
+                 bytes)",
+                crate::limits::DECODE_BUDGET_FACTOR,
+                crate::limits::DECODE_BUDGET_FLOOR
             ),
             DecodeError::FrameTooLarge { len, max } => {
                 write!(
@@ -204,10 +232,12 @@ pub fn encode_into(msg: &Message, body: &mut Vec<u8>, attachments: &mut Vec<Byte
     encode::message(msg, body, attachments);
 }
 
-/// Decode one frame, enforcing `limits` (frame size, nesting depth) before allocating.
+/// Decode one frame, enforcing `limits` (frame size, nesting depth) and the decode budget
+/// ([`crate::decode_budget`] of the frame's bytes) before allocating.
 ///
 /// The body must hold exactly one message. Inline byte strings in the result are zero-copy
-/// slices of `frame.body`; attachment-borne ones are clones of `frame.attachments` entries.
+/// slices of `frame.body`; attachment-borne ones are clones of `frame.attachments` entries, each
+/// attachment used by at most one value.
 pub fn decode(frame: &Frame, limits: &Limits) -> Result<Message, DecodeError> {
     let len = frame.body.len() as u64;
     if len > u64::from(limits.max_frame) {

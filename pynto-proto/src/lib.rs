@@ -33,7 +33,9 @@ mod version;
 pub use codec::{decode, encode, encode_into, DecodeError, MAX_BIGINT_BYTES};
 pub use failure::{ErrorKind, Failure};
 pub use ids::{ChainId, Oid, Seq, TypeId, ROOT_OID};
-pub use limits::{Limits, INLINE_BYTES_MAX};
+pub use limits::{
+    decode_budget, Limits, DECODE_BUDGET_FACTOR, DECODE_BUDGET_FLOOR, INLINE_BYTES_MAX,
+};
 pub use message::{Frame, Hello, Message, Request, Target};
 pub use op::{Args, BinaryForm, BinaryOp, CompareOp, Op, UnaryOp};
 pub use value::{ObjRef, TypeDesc, Value};

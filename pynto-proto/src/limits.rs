@@ -36,3 +36,24 @@ impl Default for Limits {
 /// Bytes-like values shorter than this travel inline in the msgpack body; longer ones travel as
 /// attachments after it, written straight from the sender's buffer.
 pub const INLINE_BYTES_MAX: usize = 64 << 10;
+
+/// Decoding a message may cost at most this many times the bytes of its frame (body plus
+/// attachments) in memory: the Rust values the decoder builds and the objects a binding makes
+/// from them, together. A message that would cost more is refused with
+/// [`crate::DecodeError::OverBudget`]. Floats, ints of 65536 and more, strings of five or more
+/// characters and bytes of three or more cost less than this per byte, so messages made of them
+/// are never refused, whatever their size.
+pub const DECODE_BUDGET_FACTOR: u64 = 24;
+
+/// The budget of a small frame: every message may cost this much, whatever its size, so a
+/// frame of up to 200 KiB is never refused whatever it holds (the densest encodings cost at most
+/// 160 bytes per byte of body).
+pub const DECODE_BUDGET_FLOOR: u64 = 32 << 20;
+
+/// What decoding a frame of `frame_bytes` (body plus attachments) may cost in memory:
+/// `max(DECODE_BUDGET_FACTOR x frame_bytes, DECODE_BUDGET_FLOOR)`.
+pub fn decode_budget(frame_bytes: u64) -> u64 {
+    frame_bytes
+        .saturating_mul(DECODE_BUDGET_FACTOR)
+        .max(DECODE_BUDGET_FLOOR)
+}

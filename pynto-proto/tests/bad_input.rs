@@ -4,7 +4,9 @@ mod common;
 
 use bytes::Bytes;
 use common::spec;
-use pynto_proto::{decode, encode, DecodeError, Frame, Limits, Message, Value, MAX_BIGINT_BYTES};
+use pynto_proto::{
+    decode, decode_budget, encode, DecodeError, Frame, Limits, Message, Value, MAX_BIGINT_BYTES,
+};
 
 fn frame(body: Vec<u8>) -> Frame {
     Frame {
@@ -20,6 +22,43 @@ fn nested_tuples(levels: usize) -> Vec<u8> {
     }
     body.push(0xc0);
     body
+}
+
+/// `Reply(1, (item,) * n)`, `item` already encoded.
+fn reply_of(item: &[u8], n: u32) -> Vec<u8> {
+    let mut body = spec("93 02 01 dd");
+    body.extend_from_slice(&(n + 1).to_be_bytes());
+    body.push(0x0b);
+    for _ in 0..n {
+        body.extend_from_slice(item);
+    }
+    body
+}
+
+/// `Call(root, *positional)` with `n` positional arguments, each `item` already encoded.
+fn call_of(item: &[u8], n: u32) -> Vec<u8> {
+    let mut body = spec("95 01 01 01 00 93 05 dd");
+    body.extend_from_slice(&n.to_be_bytes());
+    for _ in 0..n {
+        body.extend_from_slice(item);
+    }
+    body.push(0x80);
+    body
+}
+
+fn with_attachment(body: Vec<u8>, attachment: &'static [u8]) -> Frame {
+    Frame {
+        body: body.into(),
+        attachments: vec![Bytes::from_static(attachment)],
+    }
+}
+
+fn over_budget(frame: &Frame) -> Box<dyn Fn(&DecodeError) -> bool> {
+    let expected = DecodeError::OverBudget {
+        frame: frame.len(),
+        budget: decode_budget(frame.len()),
+    };
+    Box::new(move |e| *e == expected)
 }
 
 fn malformed() -> fn(&DecodeError) -> bool {
@@ -52,6 +91,28 @@ fn bad_input_table() {
         max_frame: 50,
         ..Limits::default()
     };
+
+    // 4 MiB of nils: 56 bytes each decoded, over 24 x 4 MiB.
+    let nils = frame(reply_of(&[0xc0], 4 << 20));
+    // 2 MiB of `(None,) * 14`, 16 bytes each: refused part way through a real decode.
+    let tuples = frame(call_of(
+        &spec("9f 0b c0 c0 c0 c0 c0 c0 c0 c0 c0 c0 c0 c0 c0 c0"),
+        1 << 17,
+    ));
+    // `Hello {features: ["" x 1 Mi]}`: serde's vector of 24-byte strings, charged 96 per byte.
+    let mut hello = spec("92 00 81 a8 'features' dd 00 10 00 00");
+    hello.extend(std::iter::repeat_n(0xa0, 1 << 20));
+    let hello = frame(hello);
+    // 2 MiB of empty sets, 272 bytes each decoded (a Python set is 216 bytes).
+    let sets = frame(call_of(&[0x91, 0x0e], 1 << 20));
+
+    // 128 Ki strings "é", then one that is not UTF-8: over 200 KiB, so decoded dry first.
+    let mut large_bad_utf8 = spec("95 01 01 01 00 93 05 dd");
+    large_bad_utf8.extend_from_slice(&((1u32 << 17) + 1).to_be_bytes());
+    for _ in 0..1 << 17 {
+        large_bad_utf8.extend_from_slice(&[0xa2, 0xc3, 0xa9]);
+    }
+    large_bad_utf8.extend_from_slice(&[0xa1, 0xff, 0x80]);
 
     type Check = Box<dyn Fn(&DecodeError) -> bool>;
     let rows: Vec<(&str, Frame, Limits, Check)> = vec![
@@ -405,6 +466,57 @@ fn bad_input_table() {
             Box::new(is(BadAttachment { index: 5, count: 1 })),
         ),
         (
+            "attachment used twice",
+            with_attachment(spec("93 02 01 93 0b 92 07 00 92 07 00"), b"shared"),
+            limits,
+            Box::new(is(AttachmentReused { index: 0 })),
+        ),
+        (
+            "attachment used as bytes, then as bytearray",
+            with_attachment(spec("93 02 01 93 0b 92 07 00 92 10 00"), b"shared"),
+            limits,
+            Box::new(is(AttachmentReused { index: 0 })),
+        ),
+        (
+            "attachment used by a positional and a keyword argument",
+            with_attachment(
+                spec("95 01 01 01 00 93 05 91 92 07 00 81 a1 'k' 92 07 00"),
+                b"shared",
+            ),
+            limits,
+            Box::new(is(AttachmentReused { index: 0 })),
+        ),
+        (
+            "over budget: 4 MiB of nils",
+            nils.clone(),
+            limits,
+            over_budget(&nils),
+        ),
+        (
+            "over budget: 2 MiB of small tuples",
+            tuples.clone(),
+            limits,
+            over_budget(&tuples),
+        ),
+        (
+            "over budget: a Hello of 1 Mi empty feature names",
+            hello.clone(),
+            limits,
+            over_budget(&hello),
+        ),
+        (
+            "over budget: 2 MiB of empty sets",
+            sets.clone(),
+            limits,
+            over_budget(&sets),
+        ),
+        (
+            "invalid UTF-8 at the end of a large body (found by the real decode)",
+            frame(large_bad_utf8),
+            limits,
+            Box::new(is(InvalidUtf8)),
+        ),
+        (
             "trailing bytes",
             frame(spec("92 06 01 c0")),
             limits,
@@ -547,6 +659,18 @@ fn display_messages_are_human() {
         (
             DecodeError::BadAttachment { index: 2, count: 1 },
             "attachment index 2 is out of range: the frame has 1 attachment(s)",
+        ),
+        (
+            DecodeError::AttachmentReused { index: 3 },
+            "attachment 3 is used a second time: each attachment backs at most one value",
+        ),
+        (
+            DecodeError::OverBudget {
+                frame: 100,
+                budget: 33554432,
+            },
+            "the message would cost more than its decoding budget of 33554432 bytes of memory \
+             (a frame of 100 bytes may cost 24 times its size, and at least 33554432 bytes)",
         ),
         (
             DecodeError::FrameTooLarge { len: 10, max: 5 },

@@ -235,7 +235,10 @@ fn release<H: Host>(inner: &Inner<H>, pairs: &[(Oid, u64)]) -> Result<(), Violat
 }
 
 /// Count the references in `values` in wire order and look up returned local objects.
-fn resolve<H: Host>(inner: &Inner<H>, values: &[Value]) -> Result<Incoming<H>, Failure> {
+fn resolve<'v, H: Host>(
+    inner: &Inner<H>,
+    values: impl IntoIterator<Item = &'v Value>,
+) -> Result<Incoming<H>, Failure> {
     let mut incoming = Incoming::default();
     let mut pending_refs = Vec::new();
     let mut returned = Vec::new();
@@ -304,27 +307,27 @@ fn collect<'v>(value: &'v Value, refs: &mut Vec<&'v pynto_proto::ObjRef>, return
     }
 }
 
-/// The values an op carries, in field order.
-fn op_values(op: &Op) -> Vec<Value> {
-    // Cloning is cheap for the common case (few, small values); it keeps `resolve` simple.
-    match op {
+/// The values an op carries, in field order. Borrowed, never cloned or collected: a decoded
+/// message's values exist once (the decode budget counts them once).
+fn op_values(op: &Op) -> impl Iterator<Item = &Value> {
+    let (fields, args): ([Option<&Value>; 3], Option<&pynto_proto::Args>) = match op {
         Op::SetAttr(_, v)
         | Op::GetItem(v)
         | Op::DelItem(v)
         | Op::Contains(v)
         | Op::Compare(_, v)
-        | Op::Binary(_, _, v) => {
-            vec![v.clone()]
-        }
-        Op::SetItem(k, v) => vec![k.clone(), v.clone()],
-        Op::Call(args) | Op::CallMethod(_, args) => {
-            let mut values = args.positional.clone();
-            values.extend(args.keywords.iter().map(|(_, v)| v.clone()));
-            values
-        }
-        Op::Exit(a, b, c) | Op::AExit(a, b, c) => vec![a.clone(), b.clone(), c.clone()],
-        _ => Vec::new(),
-    }
+        | Op::Binary(_, _, v) => ([Some(v), None, None], None),
+        Op::SetItem(k, v) => ([Some(k), Some(v), None], None),
+        Op::Call(args) | Op::CallMethod(_, args) => ([None, None, None], Some(args)),
+        Op::Exit(a, b, c) | Op::AExit(a, b, c) => ([Some(a), Some(b), Some(c)], None),
+        _ => ([None, None, None], None),
+    };
+    let args = args.into_iter().flat_map(|args| {
+        args.positional
+            .iter()
+            .chain(args.keywords.iter().map(|(_, v)| v))
+    });
+    fields.into_iter().flatten().chain(args)
 }
 
 fn accept_request<H: Host>(inner: &Arc<Inner<H>>, request: Request) -> Event<H> {
@@ -337,7 +340,7 @@ fn accept_request<H: Host>(inner: &Arc<Inner<H>>, request: Request) -> Event<H> 
     if matches!(op, Op::Ping) {
         return reply(inner, seq, Ok(Value::None));
     }
-    let incoming = match resolve(inner, &op_values(&op)) {
+    let incoming = match resolve(inner, op_values(&op)) {
         Ok(incoming) => incoming,
         Err(failure) => return reply(inner, seq, Err(failure)),
     };

@@ -23,7 +23,9 @@ usage: cargo xtask <command>
 commands:
   test-all           fmt check, clippy, tests, tidy, then the Python tests (if pynto-py/pyproject.toml exists)
   tidy               module docs, dependency rules, protocol-doc coverage, file lengths, code map
-  fuzz [--seconds N] run the cargo-fuzz target `decode` of pynto-proto for N seconds (default 60)
+  fuzz [--target NAME] [--seconds N]
+                     run a cargo-fuzz target for N seconds (default 60): `decode` (pynto-proto's
+                     decoder, the default) or `session` (a live pynto-runtime session fed frames)
   demo               build pynto into target/venv, start a classic server, run the tour against it
   wheel [--install]  build the release wheel (manylinux, stripped) and the sdist into target/wheels;
                      --install also installs it into a fresh venv of each CPython 3.11+ and smoke-tests it
@@ -44,7 +46,7 @@ fn main() -> ExitCode {
         Some("test-all") if args.len() == 1 => test_all(&ctx),
         Some("tidy") if args.len() == 1 => tidy_cmd(&ctx),
         Some("fuzz") => match parse_fuzz_args(&args[1..]) {
-            Ok(seconds) => fuzz(&ctx, seconds),
+            Ok(fuzz_args) => fuzz(&ctx, &fuzz_args),
             Err(e) => return usage_error(&e),
         },
         Some("demo") if args.len() == 1 => demo(&ctx),
@@ -423,20 +425,71 @@ fn interop_step(ctx: &Ctx) -> Result<(), String> {
 
 const DEFAULT_FUZZ_SECONDS: u64 = 60;
 
-fn parse_fuzz_args(args: &[String]) -> Result<u64, String> {
-    let mut seconds = DEFAULT_FUZZ_SECONDS;
+/// A cargo-fuzz target: its name and the crate whose `fuzz/` directory holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FuzzTarget {
+    name: &'static str,
+    crate_dir: &'static str,
+    /// libFuzzer options of this target besides the time limit.
+    options: &'static [&'static str],
+}
+
+const FUZZ_TARGETS: [FuzzTarget; 2] = [
+    FuzzTarget {
+        name: "decode",
+        crate_dir: "pynto-proto",
+        options: &[],
+    },
+    FuzzTarget {
+        name: "session",
+        crate_dir: "pynto-runtime",
+        // A run that takes 30 s is a hang (the target itself fails after 10 s of waiting).
+        options: &["-timeout=30"],
+    },
+];
+
+#[derive(Debug, PartialEq, Eq)]
+struct FuzzArgs {
+    target: FuzzTarget,
+    seconds: u64,
+}
+
+fn parse_fuzz_args(args: &[String]) -> Result<FuzzArgs, String> {
+    let mut parsed = FuzzArgs {
+        target: FUZZ_TARGETS[0],
+        seconds: DEFAULT_FUZZ_SECONDS,
+    };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
-        let value = match arg.strip_prefix("--seconds") {
-            Some("") => it.next().ok_or("--seconds needs a value")?.as_str(),
-            Some(rest) if rest.starts_with('=') => &rest[1..],
-            _ => return Err(format!("fuzz: unknown argument `{arg}`")),
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) => (flag, Some(value)),
+            None => (arg.as_str(), None),
         };
-        seconds = value.parse().ok().filter(|&s| s > 0).ok_or_else(|| {
-            format!("fuzz: --seconds wants a positive whole number, not `{value}`")
-        })?;
+        if flag != "--seconds" && flag != "--target" {
+            return Err(format!("fuzz: unknown argument `{arg}`"));
+        }
+        let value = match inline {
+            Some(value) => value,
+            None => it.next().ok_or(format!("{flag} needs a value"))?.as_str(),
+        };
+        if flag == "--seconds" {
+            parsed.seconds = value.parse().ok().filter(|&s| s > 0).ok_or_else(|| {
+                format!("fuzz: --seconds wants a positive whole number, not `{value}`")
+            })?;
+        } else {
+            parsed.target = *FUZZ_TARGETS
+                .iter()
+                .find(|t| t.name == value)
+                .ok_or_else(|| {
+                    let names: Vec<_> = FUZZ_TARGETS.iter().map(|t| t.name).collect();
+                    format!(
+                        "fuzz: no target `{value}`; the targets are {}",
+                        names.join(", ")
+                    )
+                })?;
+        }
     }
-    Ok(seconds)
+    Ok(parsed)
 }
 
 /// Whether a libFuzzer output line belongs in the summary printed at the end.
@@ -453,7 +506,8 @@ fn is_fuzz_summary_line(line: &str) -> bool {
         || line.contains("deadly signal")
 }
 
-fn fuzz(ctx: &Ctx, seconds: u64) -> Result<(), Failure> {
+fn fuzz(ctx: &Ctx, args: &FuzzArgs) -> Result<(), Failure> {
+    let FuzzArgs { target, seconds } = args;
     let have_cargo_fuzz = ctx
         .cargo(&["fuzz", "--version"])
         .stdout(Stdio::null())
@@ -465,22 +519,24 @@ fn fuzz(ctx: &Ctx, seconds: u64) -> Result<(), Failure> {
     }
 
     let max_time = format!("-max_total_time={seconds}");
-    let mut cmd = ctx.cargo(&[
+    let mut cargo_args = vec![
         "fuzz",
         "run",
         "-s",
         "none",
-        "decode",
+        target.name,
         "--",
         &max_time,
         "-print_final_stats=1",
-    ]);
+    ];
+    cargo_args.extend_from_slice(target.options);
+    let mut cmd = ctx.cargo(&cargo_args);
     // cargo-fuzz passes unstable rustc flags; this lets the stable toolchain accept them.
-    cmd.current_dir(ctx.root.join("pynto-proto"))
+    cmd.current_dir(ctx.root.join(target.crate_dir))
         .env("RUSTC_BOOTSTRAP", "1")
         .stderr(Stdio::piped());
     let line = describe(&cmd);
-    println!("$ (cd pynto-proto && {line})");
+    println!("$ (cd {} && {line})", target.crate_dir);
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("xtask fuzz: cannot run `{line}`: {e}"))?;
@@ -506,11 +562,15 @@ fn fuzz(ctx: &Ctx, seconds: u64) -> Result<(), Failure> {
         println!("  {s}");
     }
     if status.success() {
-        println!("xtask fuzz: `decode` ran {seconds}s without a failure");
+        println!(
+            "xtask fuzz: `{}` ran {seconds}s without a failure",
+            target.name
+        );
         Ok(())
     } else {
         Err(Failure::Message(format!(
-            "xtask fuzz: `{line}` failed ({status}); any crashing input is under pynto-proto/fuzz/artifacts/decode/"
+            "xtask fuzz: `{line}` failed ({status}); any crashing input is under {}/fuzz/artifacts/{}/",
+            target.crate_dir, target.name
         )))
     }
 }
@@ -525,9 +585,17 @@ mod tests {
 
     #[test]
     fn fuzz_arguments() {
-        assert_eq!(parse_fuzz_args(&args(&[])), Ok(DEFAULT_FUZZ_SECONDS));
-        assert_eq!(parse_fuzz_args(&args(&["--seconds", "30"])), Ok(30));
-        assert_eq!(parse_fuzz_args(&args(&["--seconds=5"])), Ok(5));
+        let seconds = |list: &[&str]| parse_fuzz_args(&args(list)).map(|a| a.seconds);
+        let target = |list: &[&str]| parse_fuzz_args(&args(list)).map(|a| a.target.name);
+        assert_eq!(seconds(&[]), Ok(DEFAULT_FUZZ_SECONDS));
+        assert_eq!(target(&[]), Ok("decode"));
+        assert_eq!(seconds(&["--seconds", "30"]), Ok(30));
+        assert_eq!(seconds(&["--seconds=5"]), Ok(5));
+        assert_eq!(target(&["--target", "session"]), Ok("session"));
+        assert_eq!(target(&["--target=decode", "--seconds", "9"]), Ok("decode"));
+        assert_eq!(seconds(&["--target=session", "--seconds", "9"]), Ok(9));
+        assert!(parse_fuzz_args(&args(&["--target"])).is_err());
+        assert!(parse_fuzz_args(&args(&["--target", "nope"])).is_err());
         assert!(parse_fuzz_args(&args(&["--seconds"])).is_err());
         assert!(parse_fuzz_args(&args(&["--seconds", "0"])).is_err());
         assert!(parse_fuzz_args(&args(&["--seconds", "x"])).is_err());

@@ -1,8 +1,19 @@
 //! Decoding: a byte cursor over a frame's body that checks every length against the bytes left
-//! before allocating, bounds nesting by the depth limit, and never panics on any input.
+//! before allocating, bounds nesting by the depth limit, charges everything it builds against
+//! the frame's decode budget before building it, lets each attachment back at most one value,
+//! and never panics on any input.
+//!
+//! The msgpack layer (scalars, lengths, skipping) is in `decode/msgpack.rs`, the dry run in
+//! `decode/dry.rs`; this file is the protocol's shapes: messages, ops and values.
+
+mod dry;
+mod msgpack;
+#[cfg(test)]
+mod tests;
 
 use bytes::Bytes;
 
+use super::budget::{self, Budget};
 use super::code::*;
 use super::{DecodeError, MAX_BIGINT_BYTES};
 use crate::failure::{ErrorKind, Failure};
@@ -43,335 +54,65 @@ struct Reader<'a> {
     pos: usize,
     body: &'a Bytes,
     attachments: &'a [Bytes],
+    /// Which attachments a value already uses (allocated at the first use).
+    used: Vec<bool>,
     max_depth: u32,
+    budget: Budget,
+    /// A dry run: every check and charge of a real decode, but nothing kept (containers stay
+    /// empty, strings unallocated), so refusing an over-budget frame costs no memory.
+    dry: bool,
 }
 
 /// Decode the one message of `frame`. The caller has checked the body length.
+///
+/// A frame whose body could cost more than its budget (a large body, see
+/// [`budget::may_exceed`]) is first decoded dry: every check and charge but UTF-8 validation,
+/// nothing kept, so a frame over budget (or malformed) is refused before anything is allocated.
+/// The real decode then makes the same charges, so it never goes over budget half way.
 pub(super) fn message(frame: &Frame, limits: &Limits) -> Result<Message> {
-    let mut r = Reader {
-        buf: &frame.body[..],
-        pos: 0,
-        body: &frame.body,
-        attachments: &frame.attachments,
-        max_depth: limits.max_depth,
-    };
-    // Returned as is (not through `?`) so the message is built straight in the return slot.
-    let result = r.message();
-    let extra = r.remaining();
-    if result.is_ok() && extra != 0 {
-        return Err(DecodeError::TrailingBytes { extra });
+    #[cfg(fuzzing)]
+    dry::check(frame, limits);
+    if budget::may_exceed(frame) {
+        Reader::new(frame, limits, true).run()?;
     }
-    result
+    Reader::new(frame, limits, false).run()
+}
+
+/// What a dry and a real decode of `frame` spend of its budget.
+#[cfg(test)]
+fn spent(frame: &Frame) -> Result<(u64, u64)> {
+    let limits = Limits::default();
+    let mut dry = Reader::new(frame, &limits, true);
+    dry.run()?;
+    let mut real = Reader::new(frame, &limits, false);
+    real.run()?;
+    Ok((dry.budget.spent(), real.budget.spent()))
 }
 
 impl<'a> Reader<'a> {
-    // ----- raw bytes -------------------------------------------------------------------------
-
-    #[inline]
-    fn remaining(&self) -> usize {
-        self.buf.len() - self.pos
-    }
-
-    #[inline]
-    fn byte(&mut self) -> Result<u8> {
-        let b = *self.buf.get(self.pos).ok_or(DecodeError::Truncated)?;
-        self.pos += 1;
-        Ok(b)
-    }
-
-    #[inline]
-    fn peek(&self) -> Result<u8> {
-        self.buf
-            .get(self.pos)
-            .copied()
-            .ok_or(DecodeError::Truncated)
-    }
-
-    #[inline]
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        if n > self.remaining() {
-            return Err(DecodeError::Truncated);
-        }
-        let s = &self.buf[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(s)
-    }
-
-    #[inline]
-    fn array_n<const N: usize>(&mut self) -> Result<[u8; N]> {
-        let s = self.take(N)?;
-        let mut a = [0u8; N];
-        a.copy_from_slice(s);
-        Ok(a)
-    }
-
-    #[inline]
-    fn be16(&mut self) -> Result<u16> {
-        Ok(u16::from_be_bytes(self.array_n()?))
-    }
-
-    #[inline]
-    fn be32(&mut self) -> Result<u32> {
-        Ok(u32::from_be_bytes(self.array_n()?))
-    }
-
-    #[inline]
-    fn be64(&mut self) -> Result<u64> {
-        Ok(u64::from_be_bytes(self.array_n()?))
-    }
-
-    // ----- msgpack scalars -------------------------------------------------------------------
-
-    /// An integer after its marker `m`, if `m` is an integer marker: `Some(Ok(i128))`.
-    #[inline]
-    fn int_after(&mut self, m: u8) -> Option<Result<i128>> {
-        let v = match m {
-            0x00..=0x7f => Ok(i128::from(m)),
-            0xe0..=0xff => Ok(i128::from(m as i8)),
-            0xcc => self.byte().map(i128::from),
-            0xcd => self.be16().map(i128::from),
-            0xce => self.be32().map(i128::from),
-            0xcf => self.be64().map(i128::from),
-            0xd0 => self.byte().map(|b| i128::from(b as i8)),
-            0xd1 => self.be16().map(|v| i128::from(v as i16)),
-            0xd2 => self.be32().map(|v| i128::from(v as i32)),
-            0xd3 => self.be64().map(|v| i128::from(v as i64)),
-            _ => return None,
-        };
-        Some(v)
-    }
-
-    /// A non-negative integer of any msgpack int form, for a field named `what`.
-    #[inline]
-    fn u64(&mut self, what: &str) -> Result<u64> {
-        let m = self.byte()?;
-        // Fast path: the positive fixint every small id and code uses.
-        if m < 0x80 {
-            return Ok(u64::from(m));
-        }
-        match self.int_after(m) {
-            Some(v) => {
-                let v = v?;
-                u64::try_from(v)
-                    .map_err(|_| DecodeError::BadInteger(format!("{what} is negative ({v})")))
-            }
-            None => Err(malformed(format!(
-                "{what} should be an integer, found {}",
-                type_name(m)
-            ))),
+    /// A reader of `frame`'s one message; a dry run if `dry`.
+    fn new(frame: &'a Frame, limits: &Limits, dry: bool) -> Self {
+        Reader {
+            buf: &frame.body[..],
+            pos: 0,
+            body: &frame.body,
+            attachments: &frame.attachments,
+            used: Vec::new(),
+            max_depth: limits.max_depth,
+            budget: Budget::for_frame(frame.len()),
+            dry,
         }
     }
 
-    fn u32(&mut self, what: &str) -> Result<u32> {
-        let v = self.u64(what)?;
-        u32::try_from(v)
-            .map_err(|_| DecodeError::BadInteger(format!("{what} {v} does not fit in 32 bits")))
-    }
-
-    /// A small code (message, op, tag, operator). Returned as `u64` so unknown codes are reported
-    /// exactly.
-    #[inline]
-    fn code(&mut self, what: &str) -> Result<u64> {
-        self.u64(what)
-    }
-
-    fn float_after(&mut self, m: u8) -> Option<Result<f64>> {
-        match m {
-            0xcb => Some(self.be64().map(f64::from_bits)),
-            0xca => Some(self.be32().map(|b| f64::from(f32::from_bits(b)))),
-            _ => None,
+    /// Decode the message, which must take the whole body.
+    fn run(&mut self) -> Result<Message> {
+        // Returned as is (not through `?`) so the message is built straight in the return slot.
+        let result = self.message();
+        let extra = self.remaining();
+        if result.is_ok() && extra != 0 {
+            return Err(DecodeError::TrailingBytes { extra });
         }
-    }
-
-    fn f64(&mut self, what: &str) -> Result<f64> {
-        let m = self.byte()?;
-        match self.float_after(m) {
-            Some(v) => v,
-            None => Err(malformed(format!(
-                "{what} should be a float, found {}",
-                type_name(m)
-            ))),
-        }
-    }
-
-    /// The length of a string after its marker `m`, if `m` is a string marker.
-    #[inline]
-    fn str_len_after(&mut self, m: u8) -> Option<Result<usize>> {
-        Some(match m {
-            0xa0..=0xbf => Ok(usize::from(m & 0x1f)),
-            0xd9 => self.byte().map(usize::from),
-            0xda => self.be16().map(usize::from),
-            0xdb => self.be32().map(|n| n as usize),
-            _ => return None,
-        })
-    }
-
-    #[inline]
-    fn str_body(&mut self, len: usize) -> Result<String> {
-        let raw = self.take(len)?;
-        match std::str::from_utf8(raw) {
-            Ok(s) => Ok(s.to_owned()),
-            Err(_) => Err(DecodeError::InvalidUtf8),
-        }
-    }
-
-    fn string(&mut self, what: &str) -> Result<String> {
-        let m = self.byte()?;
-        match self.str_len_after(m) {
-            Some(len) => {
-                let len = len?;
-                self.str_body(len)
-            }
-            None => Err(malformed(format!(
-                "{what} should be a string, found {}",
-                type_name(m)
-            ))),
-        }
-    }
-
-    /// The length of a byte string after its marker `m`, if `m` is a bin marker.
-    #[inline]
-    fn bin_len_after(&mut self, m: u8) -> Option<Result<usize>> {
-        Some(match m {
-            0xc4 => self.byte().map(usize::from),
-            0xc5 => self.be16().map(usize::from),
-            0xc6 => self.be32().map(|n| n as usize),
-            _ => return None,
-        })
-    }
-
-    /// `len` bytes of the body as a zero-copy slice of it.
-    #[inline]
-    fn bin_body(&mut self, len: usize) -> Result<Bytes> {
-        if len > self.remaining() {
-            return Err(DecodeError::Truncated);
-        }
-        let start = self.pos;
-        self.pos += len;
-        Ok(self.body.slice(start..start + len))
-    }
-
-    /// An array header; the length is checked against the bytes left (every element takes at
-    /// least one byte), so callers may allocate `len` elements.
-    #[inline]
-    fn array(&mut self, what: &str) -> Result<usize> {
-        let m = self.byte()?;
-        match self.array_len_after(m) {
-            Some(n) => n,
-            None => Err(malformed(format!(
-                "{what} should be an array, found {}",
-                type_name(m)
-            ))),
-        }
-    }
-
-    #[inline]
-    fn array_len_after(&mut self, m: u8) -> Option<Result<usize>> {
-        let n = match m {
-            0x90..=0x9f => Ok(usize::from(m & 0x0f)),
-            0xdc => self.be16().map(usize::from),
-            0xdd => self.be32().map(|n| n as usize),
-            _ => return None,
-        };
-        Some(n.and_then(|n| self.fits(n, 1)))
-    }
-
-    /// A map header, checked like an array's (every entry takes at least two bytes).
-    fn map(&mut self, what: &str) -> Result<usize> {
-        let m = self.byte()?;
-        let n = match m {
-            0x80..=0x8f => usize::from(m & 0x0f),
-            0xde => usize::from(self.be16()?),
-            0xdf => self.be32()? as usize,
-            _ => {
-                return Err(malformed(format!(
-                    "{what} should be a map, found {}",
-                    type_name(m)
-                )))
-            }
-        };
-        self.fits(n, 2)
-    }
-
-    /// `n` items of at least `each` bytes must fit in what is left.
-    #[inline]
-    fn fits(&self, n: usize, each: usize) -> Result<usize> {
-        match n.checked_mul(each) {
-            Some(need) if need <= self.remaining() => Ok(n),
-            _ => Err(DecodeError::Truncated),
-        }
-    }
-
-    fn strings(&mut self, what: &str) -> Result<Vec<String>> {
-        let n = self.array(what)?;
-        let mut out = Vec::with_capacity(n);
-        for _ in 0..n {
-            out.push(self.string(what)?);
-        }
-        Ok(out)
-    }
-
-    /// Skip one msgpack value of any type without recursion, returning its bytes. Containers may
-    /// nest at most `max_depth` deep.
-    fn skip_value(&mut self, max_depth: u32) -> Result<&'a [u8]> {
-        let start = self.pos;
-        // For each open container, how many of its elements are still to come.
-        let mut open: Vec<u64> = Vec::new();
-        loop {
-            let m = self.byte()?;
-            let (skip, children): (usize, u64) = match m {
-                0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (0, 0),
-                0x80..=0x8f => (0, 2 * u64::from(m & 0x0f)),
-                0x90..=0x9f => (0, u64::from(m & 0x0f)),
-                0xa0..=0xbf => (usize::from(m & 0x1f), 0),
-                0xc1 => return Err(malformed("the reserved msgpack marker 0xc1")),
-                0xc4 | 0xd9 => (usize::from(self.byte()?), 0),
-                0xc5 | 0xda => (usize::from(self.be16()?), 0),
-                0xc6 | 0xdb => (self.be32()? as usize, 0),
-                0xc7 => (usize::from(self.byte()?) + 1, 0),
-                0xc8 => (usize::from(self.be16()?) + 1, 0),
-                0xc9 => ((self.be32()? as usize).saturating_add(1), 0),
-                0xca => (4, 0),
-                0xcb => (8, 0),
-                0xcc | 0xd0 => (1, 0),
-                0xcd | 0xd1 => (2, 0),
-                0xce | 0xd2 => (4, 0),
-                0xcf | 0xd3 => (8, 0),
-                0xd4 => (2, 0),
-                0xd5 => (3, 0),
-                0xd6 => (5, 0),
-                0xd7 => (9, 0),
-                0xd8 => (17, 0),
-                0xdc => (0, u64::from(self.be16()?)),
-                0xdd => (0, u64::from(self.be32()?)),
-                0xde => (0, 2 * u64::from(self.be16()?)),
-                0xdf => (0, 2 * u64::from(self.be32()?)),
-            };
-            self.take(skip)?;
-            if children > 0 {
-                if children > self.remaining() as u64 {
-                    return Err(DecodeError::Truncated);
-                }
-                if open.len() >= max_depth as usize {
-                    return Err(DecodeError::TooDeep { max: max_depth });
-                }
-                open.push(children);
-                continue;
-            }
-            // A complete element: close every container it completes.
-            loop {
-                match open.last_mut() {
-                    None => return Ok(&self.buf[start..self.pos]),
-                    Some(left) => {
-                        *left -= 1;
-                        if *left > 0 {
-                            break;
-                        }
-                        open.pop();
-                    }
-                }
-            }
-        }
+        result
     }
 
     /// Enter one container level below `depth`, returning the new depth.
@@ -456,14 +197,15 @@ impl<'a> Reader<'a> {
             }
             RELEASE => {
                 let n = self.array("the released references")?;
-                let mut items = Vec::with_capacity(n);
+                self.budget.charge_n(n, budget::RELEASE_PAIR)?;
+                let mut items = self.vec(n);
                 for _ in 0..n {
                     if self.array("a released reference")? != 2 {
                         return Err(malformed("a released reference is not [oid, count]"));
                     }
                     let oid: Oid = self.u64("oid")?;
                     let count = self.u64("count")?;
-                    items.push((oid, count));
+                    self.keep(&mut items, (oid, count));
                 }
                 Message::Release(items)
             }
@@ -489,6 +231,9 @@ impl<'a> Reader<'a> {
         }
         // Hello must decode whatever the value depth limit, so it gets a floor of its own.
         let raw = self.skip_value(self.max_depth.max(HELLO_MIN_DEPTH))?;
+        // serde builds it: charged per byte, as much as its densest form (empty strings) costs.
+        // (A dry run decodes it too, to find the same errors; it is charged, so that is cheap.)
+        self.budget.charge_n(raw.len(), budget::HELLO_PER_BYTE)?;
         rmp_serde::from_slice(raw).map_err(|e| malformed(format!("bad Hello: {e}")))
     }
 
@@ -629,10 +374,13 @@ impl<'a> Reader<'a> {
         let positional = self.values(0, "the positional arguments")?;
         let depth = self.enter(0)?;
         let n = self.map("the keyword arguments")?;
-        let mut keywords = Vec::with_capacity(n);
+        self.budget
+            .charge_n(n, budget::STRING + budget::VALUE + budget::PY_DICT_PAIR)?;
+        let mut keywords = self.vec(n);
         for _ in 0..n {
             let name = self.string("a keyword argument name")?;
-            keywords.push((name, self.value(depth)?));
+            let value = self.value(depth)?;
+            self.keep(&mut keywords, (name, value));
         }
         Ok(Args {
             positional,
@@ -644,6 +392,20 @@ impl<'a> Reader<'a> {
     fn values(&mut self, depth: u32, what: &str) -> Result<Vec<Value>> {
         let depth = self.enter(depth)?;
         let n = self.array(what)?;
+        self.sequence(n, depth)
+    }
+
+    /// `n` values at `depth` (the array header read and checked against the bytes left).
+    fn sequence(&mut self, n: usize, depth: u32) -> Result<Vec<Value>> {
+        self.budget.charge_n(n, budget::VALUE)?;
+        if self.dry {
+            for _ in 0..n {
+                if !self.dry_scalar()? {
+                    self.value(depth)?;
+                }
+            }
+            return Ok(Vec::new());
+        }
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
             out.push(self.value(depth)?);
@@ -656,9 +418,15 @@ impl<'a> Reader<'a> {
     /// One value inside `depth` enclosing containers.
     fn value(&mut self, depth: u32) -> Result<Value> {
         let m = self.byte()?;
+        // Every value takes a slot in whatever holds it; what else it costs is charged below.
+        self.budget.charge(budget::PY_SLOT)?;
         match m {
             0x00..=0x7f => Ok(Value::Int(i64::from(m))),
-            0xe0..=0xff => Ok(Value::Int(i64::from(m as i8))),
+            0xe0..=0xff => {
+                let v = i64::from(m as i8);
+                self.int_object(v)?;
+                Ok(Value::Int(v))
+            }
             0xc0 => Ok(Value::None),
             0xc2 => Ok(Value::Bool(false)),
             0xc3 => Ok(Value::Bool(true)),
@@ -667,14 +435,19 @@ impl<'a> Reader<'a> {
                     Some(v) => v?,
                     None => return Err(malformed("unreachable integer marker")),
                 };
-                i64::try_from(v).map(Value::Int).map_err(|_| {
+                let v = i64::try_from(v).map_err(|_| {
                     DecodeError::BadInteger(format!(
                         "{v} does not fit in 64 bits; big integers are tagged"
                     ))
-                })
+                })?;
+                self.int_object(v)?;
+                Ok(Value::Int(v))
             }
             0xca | 0xcb => match self.float_after(m) {
-                Some(v) => v.map(Value::Float),
+                Some(v) => {
+                    self.budget.charge(budget::PY_FLOAT)?;
+                    v.map(Value::Float)
+                }
                 None => Err(malformed("unreachable float marker")),
             },
             0xa0..=0xbf | 0xd9..=0xdb => match self.str_len_after(m) {
@@ -687,7 +460,10 @@ impl<'a> Reader<'a> {
             0xc4..=0xc6 => match self.bin_len_after(m) {
                 Some(len) => {
                     let len = len?;
-                    self.bin_body(len).map(Value::Bytes)
+                    let bytes = self.bin_body(len)?;
+                    self.budget.charge_n(len, 1)?;
+                    self.budget.charge(budget::PY_BYTES)?;
+                    Ok(Value::Bytes(bytes))
                 }
                 None => Err(malformed("unreachable bin marker")),
             },
@@ -700,6 +476,12 @@ impl<'a> Reader<'a> {
             },
             _ => Err(malformed(format!("a value cannot be {}", type_name(m)))),
         }
+    }
+
+    /// Charge the Python object of int `v`.
+    #[inline]
+    fn int_object(&mut self, v: i64) -> Result<()> {
+        self.budget.charge(budget::int(v))
     }
 
     /// A `[tag, ...]` value of `n` elements, the array header already read.
@@ -732,28 +514,45 @@ impl<'a> Reader<'a> {
             }
             V_COMPLEX => {
                 want(2, "a complex")?;
+                self.budget.charge(budget::PY_COMPLEX)?;
                 let re = self.f64("the real part")?;
                 let im = self.f64("the imaginary part")?;
                 Ok(Value::Complex(re, im))
             }
             V_BYTES => {
                 want(1, "an attached bytes")?;
-                self.attachment().map(Value::Bytes)
+                self.attachment(budget::PY_BYTES).map(Value::Bytes)
             }
             V_ELLIPSIS => want(0, "Ellipsis").map(|_| Value::Ellipsis),
             V_NOT_IMPLEMENTED => want(0, "NotImplemented").map(|_| Value::NotImplemented),
             V_SLICE => {
                 want(3, "a slice")?;
                 let d = self.enter(depth)?;
+                self.budget.charge(3 * budget::VALUE + budget::PY_SLICE)?;
                 let a = self.value(d)?;
                 let b = self.value(d)?;
                 let c = self.value(d)?;
+                if self.dry {
+                    return Ok(Value::None);
+                }
                 Ok(Value::Slice(Box::new([a, b, c])))
             }
-            V_TUPLE => self.items(fields, depth).map(Value::Tuple),
-            V_FROZENSET => self.items(fields, depth).map(Value::FrozenSet),
-            V_LIST => self.items(fields, depth).map(Value::List),
-            V_SET => self.items(fields, depth).map(Value::Set),
+            V_TUPLE => {
+                self.budget.charge(budget::PY_TUPLE)?;
+                self.items(fields, depth).map(Value::Tuple)
+            }
+            V_FROZENSET => {
+                self.set_object(fields)?;
+                self.items(fields, depth).map(Value::FrozenSet)
+            }
+            V_LIST => {
+                self.budget.charge(budget::PY_LIST)?;
+                self.items(fields, depth).map(Value::List)
+            }
+            V_SET => {
+                self.set_object(fields)?;
+                self.items(fields, depth).map(Value::Set)
+            }
             V_DICT => {
                 if fields % 2 != 0 {
                     return Err(malformed(format!(
@@ -761,11 +560,14 @@ impl<'a> Reader<'a> {
                     )));
                 }
                 let d = self.enter(depth)?;
-                let mut pairs = Vec::with_capacity(fields / 2);
+                self.budget.charge(budget::PY_DICT)?;
+                self.budget
+                    .charge_n(fields / 2, 2 * budget::VALUE + budget::PY_DICT_PAIR)?;
+                let mut pairs = self.vec(fields / 2);
                 for _ in 0..fields / 2 {
                     let k = self.value(d)?;
                     let v = self.value(d)?;
-                    pairs.push((k, v));
+                    self.keep(&mut pairs, (k, v));
                 }
                 Ok(Value::Dict(pairs))
             }
@@ -777,12 +579,15 @@ impl<'a> Reader<'a> {
                     match self.bin_len_after(m) {
                         Some(len) => {
                             let len = len?;
-                            self.bin_body(len).map(Value::ByteArray)
+                            let bytes = self.bin_body(len)?;
+                            self.budget.charge_n(len, 1)?;
+                            self.budget.charge(budget::PY_BYTEARRAY)?;
+                            Ok(Value::ByteArray(bytes))
                         }
                         None => Err(malformed("unreachable bin marker")),
                     }
                 } else {
-                    self.attachment().map(Value::ByteArray)
+                    self.attachment(budget::PY_BYTEARRAY).map(Value::ByteArray)
                 }
             }
             V_REF => {
@@ -793,8 +598,11 @@ impl<'a> Reader<'a> {
                 }
                 let oid = self.u64("the reference oid")?;
                 let type_id = self.u32("the reference type id")?;
+                self.budget.charge(budget::PY_REF)?;
                 let desc = if fields == 3 {
-                    Some(Box::new(self.type_desc(depth)?))
+                    self.budget.charge(budget::TYPE_DESC + budget::PY_CLASS)?;
+                    let desc = self.type_desc(depth)?;
+                    (!self.dry).then(|| Box::new(desc))
                 } else {
                     None
                 };
@@ -808,6 +616,9 @@ impl<'a> Reader<'a> {
                 if fields == 0 {
                     return Err(malformed("a standard value has no type name"));
                 }
+                // The box, its name, and the Python object rebuilt from it (a small instance).
+                self.budget
+                    .charge(budget::VALUE + budget::STRING + budget::PY_REF)?;
                 let name = self.string("the standard value's type name")?;
                 let args = self.items(fields - 1, depth)?;
                 Ok(Value::Standard(Box::new((name, args))))
@@ -815,15 +626,17 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Charge a set or frozenset of `n` items.
+    fn set_object(&mut self, n: usize) -> Result<()> {
+        self.budget.charge(budget::PY_SET)?;
+        self.budget.charge_n(n, budget::PY_SET_ITEM)
+    }
+
     /// `n` values of a sequence, one level below `depth`.
     fn items(&mut self, n: usize, depth: u32) -> Result<Vec<Value>> {
         let d = self.enter(depth)?;
         // `n` was checked against the bytes left when the array header was read.
-        let mut out = Vec::with_capacity(n);
-        for _ in 0..n {
-            out.push(self.value(d)?);
-        }
-        Ok(out)
+        self.sequence(n, d)
     }
 
     fn type_desc(&mut self, depth: u32) -> Result<TypeDesc> {
@@ -842,14 +655,29 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn attachment(&mut self) -> Result<Bytes> {
+    /// The attachment a value refers to, each used at most once, charged as a Python object of
+    /// header `py_header` holding a copy of its bytes.
+    fn attachment(&mut self, py_header: u64) -> Result<Bytes> {
         let index = self.u64("an attachment index")?;
         let count = self.attachments.len();
-        usize::try_from(index)
-            .ok()
-            .and_then(|i| self.attachments.get(i))
-            .cloned()
-            .ok_or(DecodeError::BadAttachment { index, count })
+        let i = match usize::try_from(index) {
+            Ok(i) if i < count => i,
+            _ => return Err(DecodeError::BadAttachment { index, count }),
+        };
+        if self.used.is_empty() {
+            self.used = vec![false; count];
+        }
+        if std::mem::replace(&mut self.used[i], true) {
+            return Err(DecodeError::AttachmentReused { index });
+        }
+        let bytes = &self.attachments[i];
+        self.budget.charge_n(bytes.len(), 1)?;
+        self.budget.charge(py_header)?;
+        Ok(if self.dry {
+            Bytes::new()
+        } else {
+            bytes.clone()
+        })
     }
 
     fn bigint(&mut self) -> Result<Value> {
@@ -869,6 +697,9 @@ impl<'a> Reader<'a> {
             )));
         }
         let raw = self.take(len)?;
+        // The Rust copy, the `bytes` Python builds the int from, and the int's own digits.
+        self.budget.charge_n(len, 3)?;
+        self.budget.charge(budget::PY_BIGINT)?;
         if len <= 8 {
             return Err(DecodeError::BadInteger(format!(
                 "a big integer of {len} byte(s) fits in 64 bits and must travel as a plain integer"
@@ -881,73 +712,10 @@ impl<'a> Reader<'a> {
                 "a big integer is not in its shortest form".into(),
             ));
         }
-        Ok(Value::BigInt(raw.to_vec()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn reader<'a>(body: &'a Bytes, max_depth: u32) -> Reader<'a> {
-        Reader {
-            buf: &body[..],
-            pos: 0,
-            body,
-            attachments: &[],
-            max_depth,
-        }
-    }
-
-    #[test]
-    fn skip_value_finds_the_end_of_each_value() {
-        // nil; [1, [2, 3], {}]; {"a": [ ]}; bin8 of 2; ext fixext1; then a trailing 0x07.
-        let body = Bytes::from_static(&[
-            0xc0, 0x93, 0x01, 0x92, 0x02, 0x03, 0x80, 0x81, 0xa1, b'a', 0x90, 0xc4, 0x02, 9, 9,
-            0xd4, 1, 2, 0x07,
-        ]);
-        let mut r = reader(&body, 8);
-        assert_eq!(r.skip_value(8).unwrap(), &[0xc0]);
-        assert_eq!(
-            r.skip_value(8).unwrap(),
-            &[0x93, 0x01, 0x92, 0x02, 0x03, 0x80]
-        );
-        assert_eq!(r.skip_value(8).unwrap(), &[0x81, 0xa1, b'a', 0x90]);
-        assert_eq!(r.skip_value(8).unwrap(), &[0xc4, 0x02, 9, 9]);
-        assert_eq!(r.skip_value(8).unwrap(), &[0xd4, 1, 2]);
-        assert_eq!(r.remaining(), 1);
-    }
-
-    #[test]
-    fn skip_value_bounds_depth_and_length() {
-        let deep = Bytes::from_static(&[0x91, 0x91, 0x91, 0xc0]);
-        assert_eq!(
-            reader(&deep, 8).skip_value(2),
-            Err(DecodeError::TooDeep { max: 2 })
-        );
-        assert!(reader(&deep, 8).skip_value(3).is_ok());
-        let huge = Bytes::from_static(&[0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0]);
-        assert_eq!(reader(&huge, 8).skip_value(8), Err(DecodeError::Truncated));
-        let reserved = Bytes::from_static(&[0x91, 0xc1]);
-        assert!(matches!(
-            reader(&reserved, 8).skip_value(8),
-            Err(DecodeError::Malformed(_))
-        ));
-    }
-
-    #[test]
-    fn integers_of_every_width() {
-        let body = Bytes::from_static(&[
-            0x05, 0xcc, 0xff, 0xcd, 0x01, 0x00, 0xce, 0, 1, 0, 0, 0xcf, 0, 0, 0, 1, 0, 0, 0, 0,
-            0xd0, 0x05, 0xd0, 0xff,
-        ]);
-        let mut r = reader(&body, 8);
-        assert_eq!(r.u64("x"), Ok(5));
-        assert_eq!(r.u64("x"), Ok(255));
-        assert_eq!(r.u64("x"), Ok(256));
-        assert_eq!(r.u64("x"), Ok(65536));
-        assert_eq!(r.u64("x"), Ok(1 << 32));
-        assert_eq!(r.u64("x"), Ok(5));
-        assert!(matches!(r.u64("x"), Err(DecodeError::BadInteger(_))));
+        Ok(Value::BigInt(if self.dry {
+            Vec::new()
+        } else {
+            raw.to_vec()
+        }))
     }
 }
