@@ -243,8 +243,10 @@ async fn an_async_call_dropped_by_a_tokio_timeout_under_paused_time_sends_cancel
 
 fn short_liveness() -> Config {
     Config {
+        // Short, with room for a loaded machine's scheduling delays (a pong late by more
+        // than the timeout would fail the long-call test for the wrong reason).
         liveness_interval: Duration::from_millis(100),
-        liveness_timeout: Duration::from_millis(200),
+        liveness_timeout: Duration::from_millis(600),
         ..Config::default()
     }
 }
@@ -300,7 +302,7 @@ fn a_long_call_survives_short_liveness_settings_because_pings_are_answered() {
     let slow = Object::new(Methods::new("Slow").method("slow", |_| {
         // The workload under test, not a synchronisation: a call longer than the liveness
         // interval and timeout together, several times over.
-        std::thread::sleep(Duration::from_millis(1500));
+        std::thread::sleep(Duration::from_millis(3000));
         Ok(Value::Str("done".into()).into())
     }));
     let (client, server) = relayed_pair(
