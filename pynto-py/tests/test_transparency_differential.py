@@ -27,7 +27,9 @@ FLOORS = {
     "stdlib": 99.0,
     "isinstance": 99.2,
     "with": 93.0,
-    "copy_pickle": 96.0,
+    # 96.4% before obtain's restricted unpickler (issue 10) refused user classes, functions
+    # and iterators when pickling a proxy; see docs/transparency.md.
+    "copy_pickle": 83.0,
     "identity": 99.0,
     "exceptions": 99.0,
     "async": 99.0,

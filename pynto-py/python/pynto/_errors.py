@@ -186,6 +186,10 @@ def _came_home(type_name: str, remote_tb: str) -> BaseException | None:
     exc, sent_type, sent_text = entry
     if sent_type != type_name or not remote_tb.startswith(sent_text.rstrip("\n")):
         return None
+    if remote_tb.rstrip("\n") == sent_text.rstrip("\n"):
+        # Straight from this process's own serving side (a server in this process), not
+        # relayed by a peer (which adds its frames): it is a remote failure like any other.
+        return None
     if not isinstance(exc, Exception):
         return None
     return exc
