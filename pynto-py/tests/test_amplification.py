@@ -178,11 +178,6 @@ def test_large_ordinary_arguments_are_within_budget(server):
         assert conn.root.echo(ints) == ints
 
 
-@pytest.mark.xfail(
-    reason="issue 10 item 1 (connection lifecycle): a connection the server closes on a protocol "
-    "error keeps its fds until the lifecycle fix lands",
-    strict=False,
-)
 def test_refused_connection_releases_its_fds(server):
     with pynto.connect(server.address) as conn:
         pid = conn.root.pid()
