@@ -21,6 +21,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use pynto_proto::{Frame, Limits};
 
+use crate::chunks::{Partial, Parts, Record};
 use crate::progress::Counted;
 use crate::socket::{poll_readable, Readiness};
 use crate::{FrameReader, FrameWriter, Progress, TransportError};
@@ -37,7 +38,7 @@ pub const HEADER_LEN: usize = 8;
 /// costs at most about twice what the peer really sent. The first reservation is address space
 /// only (the kernel maps pages as data lands in them), so it is sized for bulk transfers to
 /// arrive without regrowing and copying.
-const PREALLOC_MAX: usize = 256 << 20;
+pub(crate) const PREALLOC_MAX: usize = 256 << 20;
 
 /// The capacity of the read buffer: small frames cost one read system call.
 const READ_BUFFER: usize = 64 << 10;
@@ -81,6 +82,8 @@ pub struct StreamReader<R: Read> {
     /// An event fd polled beside the stream, written by [`crate::Interrupter`]s (which hold it
     /// weakly: it closes with this reader).
     wake: Option<Arc<std::os::fd::OwnedFd>>,
+    /// A frame whose attachments are arriving in chunks (`chunks.rs`).
+    partial: Option<Partial>,
 }
 
 impl<R: Read> StreamReader<R> {
@@ -101,6 +104,7 @@ impl<R: Read> StreamReader<R> {
             ),
             wake: None,
             limits: *limits,
+            partial: None,
         }
     }
 
@@ -127,13 +131,52 @@ impl<R: Read> StreamReader<R> {
         result
     }
 
+    /// Read records until a frame is whole: a plain frame at once, a chunked one when its last
+    /// chunk arrives (plain frames between its chunks are returned as they come).
     fn read_frame_parts(&mut self) -> Result<Option<Frame>, TransportError> {
-        let mut header = [0u8; HEADER_LEN];
-        if !self.read_header(&mut header)? {
-            return Ok(None);
+        loop {
+            let mut header = [0u8; HEADER_LEN];
+            if !self.read_header(&mut header)? {
+                if self.partial.is_some() {
+                    return Err(TransportError::Torn);
+                }
+                return Ok(None);
+            }
+            let first = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+            let word = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+            match Record::of(word) {
+                Record::Frame(count) => return self.read_plain(first, count).map(Some),
+                Record::Head(count) => {
+                    if self.partial.is_some() {
+                        return Err(TransportError::Chunks(
+                            "a chunked frame began before the previous one ended".into(),
+                        ));
+                    }
+                    let partial = self.read_head(first, count)?;
+                    if partial.is_complete() {
+                        return Ok(Some(partial.into_frame()));
+                    }
+                    self.partial = Some(partial);
+                }
+                Record::Chunk => {
+                    let Some(partial) = self.partial.as_mut() else {
+                        return Err(TransportError::Chunks(
+                            "a chunk came with no chunked frame in flight".into(),
+                        ));
+                    };
+                    partial.read_chunk(&mut self.inner, first)?;
+                    if partial.is_complete() {
+                        return Ok(self.partial.take().map(Partial::into_frame));
+                    }
+                }
+            }
+            // Between records of a chunked frame the stream is idle, as between frames.
+            self.progress().frame_ends();
         }
-        let body_len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
-        let count = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    }
+
+    /// Check a frame's body length and attachment count against the limits.
+    fn check_header(&self, body_len: u32, count: u32) -> Result<(), TransportError> {
         if body_len > self.limits.max_frame {
             return Err(TransportError::FrameTooLarge {
                 len: u64::from(body_len),
@@ -146,19 +189,43 @@ impl<R: Read> StreamReader<R> {
                 max: u64::from(MAX_ATTACHMENTS),
             });
         }
+        self.check_total(u64::from(body_len))
+    }
+
+    /// The rest of a plain frame: body, then each attachment's length and bytes.
+    fn read_plain(&mut self, body_len: u32, count: u32) -> Result<Frame, TransportError> {
+        self.check_header(body_len, count)?;
         let mut total = u64::from(body_len);
-        self.check_total(total)?;
         let body = self.read_payload(total)?;
         let mut attachments = Vec::with_capacity(count as usize);
         for _ in 0..count {
-            let mut len = [0u8; 8];
-            self.inner.read_exact(&mut len).map_err(torn_on_eof)?;
-            let len = u64::from_le_bytes(len);
+            let len = self.read_length()?;
             total = total.saturating_add(len);
             self.check_total(total)?;
             attachments.push(self.read_payload(len)?);
         }
-        Ok(Some(Frame { body, attachments }))
+        Ok(Frame { body, attachments })
+    }
+
+    /// The rest of a chunked frame's head: body, then every attachment's length.
+    fn read_head(&mut self, body_len: u32, count: u32) -> Result<Partial, TransportError> {
+        self.check_header(body_len, count)?;
+        let mut total = u64::from(body_len);
+        let body = self.read_payload(total)?;
+        let mut lengths = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let len = self.read_length()?;
+            total = total.saturating_add(len);
+            self.check_total(total)?;
+            lengths.push(len);
+        }
+        Ok(Partial::new(body, lengths))
+    }
+
+    fn read_length(&mut self) -> Result<u64, TransportError> {
+        let mut len = [0u8; 8];
+        self.inner.read_exact(&mut len).map_err(torn_on_eof)?;
+        Ok(u64::from_le_bytes(len))
     }
 
     fn check_total(&self, total: u64) -> Result<(), TransportError> {
@@ -306,6 +373,13 @@ impl<W: Write + Send> FrameWriter for PipeWriter<W> {
         }
     }
 
+    fn send_part(&mut self, frame: &Frame, parts: &mut Parts) -> Result<bool, TransportError> {
+        match &mut self.writer {
+            Some(w) => w.send_part(frame, parts),
+            None => Err(TransportError::Closed),
+        }
+    }
+
     fn shutdown(&mut self) {
         self.writer = None;
     }
@@ -398,6 +472,34 @@ impl<W: Write> StreamWriter<W> {
         self.inner.progress.frame_ends();
         written?;
         Ok(())
+    }
+}
+
+impl<W: Write> StreamWriter<W> {
+    /// Write the next record of `frame` sent in parts (`chunks.rs`): its head, then one chunk
+    /// per call. True once the last record has gone out.
+    pub fn send_part(&mut self, frame: &Frame, parts: &mut Parts) -> Result<bool, TransportError> {
+        if u32::try_from(frame.body.len()).is_err() {
+            return Err(TransportError::FrameTooLarge {
+                len: frame.body.len() as u64,
+                max: u64::from(u32::MAX),
+            });
+        }
+        if frame.attachments.len() > MAX_ATTACHMENTS as usize {
+            return Err(TransportError::TooManyAttachments {
+                count: frame.attachments.len() as u64,
+                max: u64::from(MAX_ATTACHMENTS),
+            });
+        }
+        let Some((pieces, after)) = parts.next(frame, &mut self.headers) else {
+            return Ok(true);
+        };
+        self.inner.progress.frame_begins();
+        let written = write_all_pieces(&mut self.inner, &pieces).and_then(|()| self.inner.flush());
+        self.inner.progress.frame_ends();
+        written?;
+        *parts = after;
+        Ok(parts.done(frame))
     }
 }
 

@@ -42,6 +42,7 @@ use pynto_proto::{Frame, Limits};
 
 pub mod address;
 pub mod child;
+pub mod chunks;
 pub mod framing;
 pub mod memory;
 pub mod progress;
@@ -52,6 +53,7 @@ pub mod tls;
 pub mod unix;
 
 pub use address::{connect, Address, Incoming, Listener};
+pub use chunks::Parts;
 pub use framing::{advise_huge_pages, StreamReader, StreamWriter, MAX_ATTACHMENTS};
 pub use progress::{InFlight, Progress};
 pub use tls::{TlsClient, TlsServer};
@@ -114,6 +116,15 @@ impl fmt::Debug for Interrupter {
 pub trait FrameWriter: Send {
     /// Write one frame: header, body and attachments, with one vectored write where possible.
     fn send(&mut self, frame: &Frame) -> Result<(), TransportError>;
+    /// Write the next record of `frame` sent in parts (the head, then one chunk per call; see
+    /// [`chunks`]), so the caller can let go of the writer between records and other frames
+    /// can go between them. True once the whole frame is out. Only for a peer that announced
+    /// [`chunks::FEATURE`]. Transports that carry frames whole send it all at the first call.
+    fn send_part(&mut self, frame: &Frame, parts: &mut Parts) -> Result<bool, TransportError> {
+        let _ = parts;
+        self.send(frame)?;
+        Ok(true)
+    }
     /// Close the transport in both directions, so the reader's `recv` returns promptly.
     /// Idempotent; never blocks for long and never fails.
     fn shutdown(&mut self);
@@ -208,6 +219,8 @@ pub enum TransportError {
     Closed,
     /// The peer took no bytes for this long while a frame was being sent to it.
     WriteTimeout(std::time::Duration),
+    /// The records of a chunked frame came out of order, or a chunk overran its attachment.
+    Chunks(String),
 }
 
 impl fmt::Display for TransportError {
@@ -232,6 +245,7 @@ impl fmt::Display for TransportError {
             TransportError::Tls(msg) => write!(f, "TLS error: {msg}"),
             TransportError::Address(msg) => write!(f, "bad address: {msg}"),
             TransportError::Closed => f.write_str("the transport is closed"),
+            TransportError::Chunks(why) => write!(f, "bad chunked frame: {why}"),
             TransportError::WriteTimeout(limit) => write!(
                 f,
                 "the peer read nothing for {:.1} s while a frame was sent to it",

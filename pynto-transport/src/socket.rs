@@ -120,21 +120,37 @@ struct SocketWriter<S: Socket> {
     write_timeout: Option<Duration>,
 }
 
+/// A send that waited out the write timeout `limit` is a [`TransportError::WriteTimeout`].
+pub(crate) fn timed_out<T>(
+    sent: Result<T, TransportError>,
+    limit: Option<Duration>,
+) -> Result<T, TransportError> {
+    sent.map_err(|e| match (e, limit) {
+        (TransportError::Io(io), Some(limit))
+            if matches!(
+                io.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            TransportError::WriteTimeout(limit)
+        }
+        (e, _) => e,
+    })
+}
+
 impl<S: Socket> FrameWriter for SocketWriter<S> {
     fn send(&mut self, frame: &Frame) -> Result<(), TransportError> {
-        self.writer
-            .send(frame)
-            .map_err(|e| match (e, self.write_timeout) {
-                (TransportError::Io(io), Some(limit))
-                    if matches!(
-                        io.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    TransportError::WriteTimeout(limit)
-                }
-                (e, _) => e,
-            })
+        let sent = self.writer.send(frame);
+        timed_out(sent, self.write_timeout)
+    }
+
+    fn send_part(
+        &mut self,
+        frame: &Frame,
+        parts: &mut crate::Parts,
+    ) -> Result<bool, TransportError> {
+        let sent = self.writer.send_part(frame, parts);
+        timed_out(sent, self.write_timeout)
     }
 
     fn shutdown(&mut self) {

@@ -36,6 +36,7 @@ use rustls::ServerConnection;
 use rustls::{ClientConfig, ClientConnection, Connection, RootCertStore, ServerConfig};
 
 use crate::framing::{StreamReader, StreamWriter};
+use crate::socket::timed_out;
 use crate::{FrameReader, FrameWriter, ShutdownHandle, Transport, TransportError};
 
 /// The longest a handshake may take before the connection is given up.
@@ -705,24 +706,29 @@ struct TlsWriter {
     write_timeout: Option<Duration>,
 }
 
-impl FrameWriter for TlsWriter {
-    fn send(&mut self, frame: &Frame) -> Result<(), TransportError> {
+impl TlsWriter {
+    fn check_open(&self) -> Result<(), TransportError> {
         let w = self.inner.get_ref();
         if w.closed || w.shared.is_closed() {
             return Err(TransportError::Closed);
         }
-        let limit = self.write_timeout;
-        self.inner.send(frame).map_err(|e| match (e, limit) {
-            (TransportError::Io(io), Some(limit))
-                if matches!(
-                    io.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                TransportError::WriteTimeout(limit)
-            }
-            (e, _) => e,
-        })
+        Ok(())
+    }
+}
+
+impl FrameWriter for TlsWriter {
+    fn send(&mut self, frame: &Frame) -> Result<(), TransportError> {
+        self.check_open()?;
+        timed_out(self.inner.send(frame), self.write_timeout)
+    }
+
+    fn send_part(
+        &mut self,
+        frame: &Frame,
+        parts: &mut crate::Parts,
+    ) -> Result<bool, TransportError> {
+        self.check_open()?;
+        timed_out(self.inner.send_part(frame, parts), self.write_timeout)
     }
 
     fn set_write_timeout(&mut self, timeout: Option<Duration>) {
