@@ -14,7 +14,7 @@ use std::time::Instant;
 use parking_lot::Mutex;
 use pynto_proto::{encode, Frame, Hello, Limits, Message, Oid, Seq, TypeDesc, TypeId};
 use pynto_transport::{
-    FrameReader, FrameWriter, Progress, ShutdownHandle, Transport, TransportError,
+    chunks, FrameReader, FrameWriter, Parts, Progress, ShutdownHandle, Transport, TransportError,
 };
 
 use crate::boxing::Boxer;
@@ -76,6 +76,8 @@ pub(crate) struct Core {
     /// Where the other end is.
     pub(crate) peer_address: String,
     writer: Mutex<Box<dyn FrameWriter>>,
+    /// Held while a frame goes out in chunks (one at a time; other frames go between chunks).
+    chunked: Mutex<()>,
     pub(crate) imports: Mutex<Imports>,
     /// Releases waiting to go out, batched into the next frame written.
     releases: Mutex<Vec<(Oid, u64)>>,
@@ -262,16 +264,54 @@ impl Core {
                 limits.max_message
             )));
         }
-        let releases = std::mem::take(&mut *self.releases.lock());
-        let mut writer = self.writer.lock();
-        let mut written = Ok(());
-        if !releases.is_empty() {
-            self.releases_sent.fetch_add(1, Ordering::Relaxed);
-            written = writer.send(&encode(&Message::Release(releases)));
+        if self.sends_in_chunks(frame) {
+            return self.send_in_chunks(frame);
         }
-        let written = written.and_then(|()| writer.send(frame));
+        let mut writer = self.writer.lock();
+        let written = self
+            .send_releases(&mut **writer)
+            .and_then(|()| writer.send(frame));
         drop(writer);
         written.map_err(|e| self.break_off(e))
+    }
+
+    /// Write the queued releases, if any.
+    fn send_releases(&self, writer: &mut dyn FrameWriter) -> Result<(), TransportError> {
+        let releases = std::mem::take(&mut *self.releases.lock());
+        if releases.is_empty() {
+            return Ok(());
+        }
+        self.releases_sent.fetch_add(1, Ordering::Relaxed);
+        writer.send(&encode(&Message::Release(releases)))
+    }
+
+    /// Whether `frame` carries enough bulk to go out in chunks, and the peer reads them.
+    fn sends_in_chunks(&self, frame: &Frame) -> bool {
+        frame.len() - frame.body.len() as u64 >= chunks::CHUNKED_MIN
+            && self.peer.features.iter().any(|f| f == chunks::FEATURE)
+    }
+
+    /// Write a frame with bulk attachments in parts, letting go of the writer between them so
+    /// that other frames (a small call, a reply, releases) go out in between (DESIGN §2).
+    fn send_in_chunks(&self, frame: &Frame) -> Result<(), Error> {
+        let _one_at_a_time = self.chunked.lock();
+        let mut parts = Parts::default();
+        loop {
+            if self.is_closed() {
+                return Err(self.closed_error());
+            }
+            let mut writer = self.writer.lock();
+            let written = self
+                .send_releases(&mut **writer)
+                .and_then(|()| writer.send_part(frame, &mut parts));
+            // Fairly: a thread waiting to write goes before this one's next chunk.
+            parking_lot::MutexGuard::unlock_fair(writer);
+            match written {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(e) => return Err(self.break_off(e)),
+            }
+        }
     }
 
     /// A write failed, perhaps inside a frame: the stream cannot be trusted any more. Shut the
@@ -463,6 +503,7 @@ impl<H: Host> Session<H> {
                 writer,
                 imports: Mutex::new(Imports::default()),
                 releases: Mutex::new(Vec::new()),
+                chunked: Mutex::new(()),
                 closed: AtomicBool::new(false),
                 close_reason: Mutex::new(None),
                 next_seq: AtomicU64::new(1),
