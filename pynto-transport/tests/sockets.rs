@@ -171,9 +171,9 @@ fn oversized_lengths_are_refused_before_reading() {
     // Within the (default, 1 TiB) limits, a hostile 4 GiB attachment length followed by a
     // few bytes is a torn frame, found without allocating the 4 GiB.
     assert_eq!(server_sees(&frame, None, true), ["Err(Torn)"]);
-    // Too many attachments.
+    // Too many attachments (counts with the top bit set mark chunked records instead).
     let mut frame = 0u32.to_le_bytes().to_vec();
-    frame.extend_from_slice(&u32::MAX.to_le_bytes());
+    frame.extend_from_slice(&(pynto_transport::MAX_ATTACHMENTS + 1).to_le_bytes());
     let seen = server_sees(&frame, None, false);
     assert!(seen[0].starts_with("Err(TooManyAttachments"), "{seen:?}");
     assert!(start.elapsed() < PROMPTLY);
