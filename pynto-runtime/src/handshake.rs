@@ -28,7 +28,7 @@ pub(crate) fn run(
     let hello = Hello {
         protocol: PROTOCOL_VERSION,
         implementation: IMPLEMENTATION.to_string(),
-        features: vec![pynto_transport::chunks::FEATURE.to_string()],
+        features: vec![pynto_transport::bulk::FEATURE.to_string()],
         limits: config.limits,
         token: if role == Role::Connector {
             config.token.clone()

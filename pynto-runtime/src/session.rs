@@ -14,7 +14,7 @@ use std::time::Instant;
 use parking_lot::Mutex;
 use pynto_proto::{encode, Frame, Hello, Limits, Message, Oid, Seq, TypeDesc, TypeId};
 use pynto_transport::{
-    chunks, FrameReader, FrameWriter, Parts, Progress, ShutdownHandle, Transport, TransportError,
+    bulk, FrameReader, FrameWriter, Parts, Progress, ShutdownHandle, Transport, TransportError,
 };
 
 use crate::boxing::Boxer;
@@ -287,8 +287,8 @@ impl Core {
 
     /// Whether `frame` carries enough bulk to go out in chunks, and the peer reads them.
     fn sends_in_chunks(&self, frame: &Frame) -> bool {
-        frame.len() - frame.body.len() as u64 >= chunks::CHUNKED_MIN
-            && self.peer.features.iter().any(|f| f == chunks::FEATURE)
+        frame.len() - frame.body.len() as u64 >= bulk::CHUNKED_MIN
+            && self.peer.features.iter().any(|f| f == bulk::FEATURE)
     }
 
     /// Write a frame with bulk attachments in parts, letting go of the writer between them so

@@ -10,7 +10,7 @@ use common::raw::hello;
 use pynto_proto::{decode, encode, Args, Limits, Message, Op, Target, Value, PROTOCOL_VERSION};
 use pynto_runtime::native::{NativeHost, Object};
 use pynto_runtime::{CallOptions, Config, Role, Session};
-use pynto_transport::chunks;
+use pynto_transport::bulk;
 use pynto_transport::tcp::{TcpAcceptor, TcpTransport};
 
 fn call(session: &common::S, method: &str, positional: Vec<Value>) -> Value {
@@ -54,11 +54,11 @@ fn a_small_call_overtakes_a_large_one_in_flight() {
         decode(&frame, &Limits::default()).unwrap()
     };
     match recv(&mut reader) {
-        Message::Hello(h) => assert!(h.features.iter().any(|f| f == chunks::FEATURE)),
+        Message::Hello(h) => assert!(h.features.iter().any(|f| f == bulk::FEATURE)),
         other => panic!("expected Hello, got {other:?}"),
     }
     let mut ours = hello(PROTOCOL_VERSION, None);
-    ours.features = vec![chunks::FEATURE.into()];
+    ours.features = vec![bulk::FEATURE.into()];
     writer.send(&encode(&Message::Hello(ours))).unwrap();
     let session = client.join().unwrap().expect("the client connects");
 

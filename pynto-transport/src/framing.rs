@@ -21,7 +21,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use pynto_proto::{Frame, Limits};
 
-use crate::chunks::{Partial, Parts, Record};
+use crate::bulk::{Partial, Parts, Record};
 use crate::progress::Counted;
 use crate::socket::{poll_readable, Readiness};
 use crate::{FrameReader, FrameWriter, Progress, TransportError};
@@ -82,7 +82,7 @@ pub struct StreamReader<R: Read> {
     /// An event fd polled beside the stream, written by [`crate::Interrupter`]s (which hold it
     /// weakly: it closes with this reader).
     wake: Option<Arc<std::os::fd::OwnedFd>>,
-    /// A frame whose attachments are arriving in chunks (`chunks.rs`).
+    /// A frame whose attachments are arriving in chunks (`bulk.rs`).
     partial: Option<Partial>,
 }
 
@@ -476,7 +476,7 @@ impl<W: Write> StreamWriter<W> {
 }
 
 impl<W: Write> StreamWriter<W> {
-    /// Write the next record of `frame` sent in parts (`chunks.rs`): its head, then one chunk
+    /// Write the next record of `frame` sent in parts (`bulk.rs`): its head, then one chunk
     /// per call. True once the last record has gone out.
     pub fn send_part(&mut self, frame: &Frame, parts: &mut Parts) -> Result<bool, TransportError> {
         if u32::try_from(frame.body.len()).is_err() {

@@ -41,8 +41,8 @@ use std::sync::Arc;
 use pynto_proto::{Frame, Limits};
 
 pub mod address;
+pub mod bulk;
 pub mod child;
-pub mod chunks;
 pub mod framing;
 pub mod memory;
 pub mod progress;
@@ -53,7 +53,7 @@ pub mod tls;
 pub mod unix;
 
 pub use address::{connect, Address, Incoming, Listener};
-pub use chunks::Parts;
+pub use bulk::{drain_into, Parts};
 pub use framing::{advise_huge_pages, StreamReader, StreamWriter, MAX_ATTACHMENTS};
 pub use progress::{InFlight, Progress};
 pub use tls::{TlsClient, TlsServer};
@@ -117,9 +117,9 @@ pub trait FrameWriter: Send {
     /// Write one frame: header, body and attachments, with one vectored write where possible.
     fn send(&mut self, frame: &Frame) -> Result<(), TransportError>;
     /// Write the next record of `frame` sent in parts (the head, then one chunk per call; see
-    /// [`chunks`]), so the caller can let go of the writer between records and other frames
+    /// [`bulk`]), so the caller can let go of the writer between records and other frames
     /// can go between them. True once the whole frame is out. Only for a peer that announced
-    /// [`chunks::FEATURE`]. Transports that carry frames whole send it all at the first call.
+    /// [`bulk::FEATURE`]. Transports that carry frames whole send it all at the first call.
     fn send_part(&mut self, frame: &Frame, parts: &mut Parts) -> Result<bool, TransportError> {
         let _ = parts;
         self.send(frame)?;
