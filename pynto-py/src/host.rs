@@ -222,7 +222,7 @@ impl PyHost {
                 Ok(py.None().into_bound(py))
             }
             Op::Call(args) => {
-                let (args, kwargs) = unbox_args(cx, &args)?;
+                let (args, kwargs) = unbox_args(cx, args)?;
                 target.call(args, kwargs.as_ref())
             }
             // `copy.copy(proxy)` / `copy.deepcopy(proxy)`: a data-model operation, allowed on
@@ -242,7 +242,7 @@ impl PyHost {
             Op::CallMethod(name, args) => {
                 let real = self.resolve(py, target, &name)?;
                 let method = target.getattr(real)?;
-                let (args, kwargs) = unbox_args(cx, &args)?;
+                let (args, kwargs) = unbox_args(cx, args)?;
                 method.call(args, kwargs.as_ref())
             }
             Op::Repr => Ok(target.repr()?.into_any()),
@@ -412,22 +412,24 @@ fn instance_overrides(target: &Bound<'_, PyAny>, name: &str) -> bool {
         || !matches!(dict.contains(format!("exposed_{name}")), Ok(false))
 }
 
+/// The arguments as Python objects; they are consumed, so large bytes are drained rather than
+/// copied (see `boxing::from_owned_value`).
 fn unbox_args<'py>(
     cx: &boxing::Cx<'_, 'py>,
-    args: &Args,
+    args: Args,
 ) -> PyResult<(Bound<'py, PyTuple>, Option<Bound<'py, PyDict>>)> {
     let positional = args
         .positional
-        .iter()
-        .map(|v| boxing::from_value(cx, v))
+        .into_iter()
+        .map(|v| boxing::from_owned_value(cx, v))
         .collect::<PyResult<Vec<_>>>()?;
     let tuple = PyTuple::new(cx.py, positional)?;
     if args.keywords.is_empty() {
         return Ok((tuple, None));
     }
     let kwargs = PyDict::new(cx.py);
-    for (k, v) in &args.keywords {
-        kwargs.set_item(k, boxing::from_value(cx, v)?)?;
+    for (k, v) in args.keywords {
+        kwargs.set_item(k, boxing::from_owned_value(cx, v)?)?;
     }
     Ok((tuple, Some(kwargs)))
 }

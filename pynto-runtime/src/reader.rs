@@ -111,7 +111,11 @@ pub(crate) fn read_one<H: Host>(inner: &Arc<Inner<H>>, reader: &mut dyn FrameRea
         Err(e) => return closed(inner, protocol(format!("the peer sent a bad frame: {e}"))),
     };
     inner.core.heard_now();
-    let msg = match decode(&frame, &limits) {
+    let decoded = decode(&frame, &limits);
+    // The message's bulk values now hold the only handles on their buffers, so a binding can
+    // give their pages back as it copies them out (`pynto_transport::drain_into`).
+    drop(frame);
+    let msg = match decoded {
         Ok(msg) => msg,
         Err(e) => {
             return closed(

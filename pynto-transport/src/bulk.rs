@@ -227,17 +227,26 @@ impl Partial {
 /// How much of a large value is copied between two releases of the source's pages.
 const DRAIN_STEP: usize = 32 << 20;
 
-/// Copy `bytes` into `dst` (of the same length) and let it go. When `bytes` is the only handle
-/// on its buffer, the source's pages are given back to the system as the copy passes them, so
-/// a received 1 GiB value costs the value and about [`DRAIN_STEP`] more at the peak instead of
-/// twice the value. Bindings use it to turn a received attachment into their own object.
-pub fn drain_into(bytes: Bytes, dst: &mut [u8]) {
+/// Copy `bytes` into `dst` (of the same length, perhaps uninitialized) and let it go. When
+/// `bytes` is the only handle on its buffer, the source's pages are given back to the system as
+/// the copy passes them, so a received 1 GiB value costs the value and about [`DRAIN_STEP`]
+/// more at the peak instead of twice the value. Bindings use it to turn a received attachment
+/// into their own object.
+pub fn drain_into(bytes: Bytes, dst: &mut [std::mem::MaybeUninit<u8>]) {
     assert_eq!(bytes.len(), dst.len(), "drain_into: lengths differ");
     let release = bytes.is_unique();
     let mut done = 0;
     while done < bytes.len() {
         let step = (bytes.len() - done).min(DRAIN_STEP);
-        dst[done..done + step].copy_from_slice(&bytes[done..done + step]);
+        // SAFETY: both ranges are in bounds (equal lengths, checked above), and a received
+        // buffer never overlaps the destination the caller just allocated.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes[done..].as_ptr(),
+                dst[done..].as_mut_ptr().cast::<u8>(),
+                step,
+            );
+        }
         done += step;
         if release {
             release_pages(&bytes[..done]);
@@ -297,18 +306,24 @@ mod tests {
         (w.into_inner(), records)
     }
 
+    fn as_uninit(v: &mut [u8]) -> &mut [std::mem::MaybeUninit<u8>] {
+        // SAFETY: initialized bytes are valid MaybeUninit bytes, and nothing uninitialized is
+        // written through the result.
+        unsafe { &mut *(v as *mut [u8] as *mut [std::mem::MaybeUninit<u8>]) }
+    }
+
     #[test]
     fn drain_into_copies_exactly_whether_or_not_it_may_release() {
         let data = pattern(3 * DRAIN_STEP + 12_345, 9);
         let unique = Bytes::from(data.clone());
         let mut dst = vec![0u8; data.len()];
-        drain_into(unique, &mut dst);
+        drain_into(unique, as_uninit(&mut dst));
         assert_eq!(dst, data);
         // A shared buffer is copied but left alone: the other handle still reads it.
         let shared = Bytes::from(data.clone());
         let other = shared.clone();
         let mut dst = vec![0u8; data.len()];
-        drain_into(shared, &mut dst);
+        drain_into(shared, as_uninit(&mut dst));
         assert_eq!(dst, data);
         assert_eq!(&other[..], &data[..]);
     }
