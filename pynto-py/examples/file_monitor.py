@@ -21,11 +21,14 @@ class Monitor:
         self.callback = callback
         self.interval = interval
         self.stopped = threading.Event()
+        # The state changes are measured against, taken before watch() returns: a change made
+        # right after it is reported however late the thread starts.
+        self.last = os.stat(path)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
-        last = os.stat(self.path)
+        last = self.last
         while not self.stopped.wait(self.interval):
             current = os.stat(self.path)
             if (current.st_mtime_ns, current.st_size) != (last.st_mtime_ns, last.st_size):
