@@ -1,5 +1,8 @@
 //! Boxing Python values: immutable primitives by value, everything else by reference, and
 //! back again (references become proxies; our own objects come home as themselves).
+//!
+//! Both directions of call box: arguments going out, results going back. Exporting an object
+//! by reference describes its type for the peer the first time (`describe`).
 
 use std::sync::Arc;
 
@@ -8,14 +11,15 @@ use pynto_proto::{Value, INLINE_BYTES_MAX};
 use pynto_runtime::{Boxer, Incoming, Session};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{
     PyByteArray, PyBytes, PyComplex, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PySet, PySlice,
     PyString, PyTuple,
 };
 
-use crate::host::{ConnState, PyHost};
+use crate::errors;
+use crate::helpers::{big_int, helpers, rebuild_standard};
 use crate::proxy::{self, Proxy};
+use crate::state::{ConnState, PyHost};
 
 /// Where boxing and unboxing happen: the interpreter, the session and its Python-side state,
 /// and the references the message being unboxed carried.
@@ -39,57 +43,25 @@ pub(crate) enum Mode {
     Arithmetic,
 }
 
-/// `pynto._values`: the standard value types and their reducer, and the rebuilder.
-struct Standard {
-    types: Py<PyDict>,
-    reduce: Py<PyAny>,
-    operands: Py<PyDict>,
-    reduce_operand: Py<PyAny>,
-    rebuild: Py<PyAny>,
-}
-
-fn standard_helpers(py: Python<'_>) -> &'static Standard {
-    static STANDARD: PyOnceLock<Standard> = PyOnceLock::new();
-    STANDARD.get_or_init(py, || {
-        let m = py.import("pynto._values").expect("pynto._values imports");
-        let get = |name: &str| m.getattr(name).expect("pynto._values member").unbind();
-        Standard {
-            types: get("STANDARD")
-                .into_bound(py)
-                .cast_into::<PyDict>()
-                .expect("STANDARD is a dict")
-                .unbind(),
-            reduce: get("reduce"),
-            operands: get("OPERANDS")
-                .into_bound(py)
-                .cast_into::<PyDict>()
-                .expect("OPERANDS is a dict")
-                .unbind(),
-            reduce_operand: get("reduce_operand"),
-            rebuild: get("rebuild"),
-        }
-    })
-}
-
 /// The `Value::Standard` form of `obj` if its exact type is one of `pynto._values.STANDARD`.
 fn standard(obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<Option<Value>> {
     let py = obj.py();
-    let helpers = standard_helpers(py);
-    if !helpers.types.bind(py).contains(obj.get_type())? {
+    let h = helpers(py)?;
+    if !h.standard_types.bind(py).contains(obj.get_type())? {
         return Ok(None);
     }
-    reduced(obj, &helpers.reduce, Mode::Result, depth)
+    reduced(obj, &h.reduce, Mode::Result, depth)
 }
 
 /// The `Value::Standard` form of an operand whose exact type is one of
 /// `pynto._values.OPERANDS` (mutable containers: by value for one operation only).
 fn operand_standard(obj: &Bound<'_, PyAny>, depth: u32) -> PyResult<Option<Value>> {
     let py = obj.py();
-    let helpers = standard_helpers(py);
-    if !helpers.operands.bind(py).contains(obj.get_type())? {
+    let h = helpers(py)?;
+    if !h.operand_types.bind(py).contains(obj.get_type())? {
         return Ok(None);
     }
-    reduced(obj, &helpers.reduce_operand, Mode::Operand, depth)
+    reduced(obj, &h.reduce_operand, Mode::Operand, depth)
 }
 
 /// `reduce(obj)` as a `Value::Standard`, its arguments boxed in `mode`.
@@ -157,7 +129,7 @@ pub(crate) fn export(
     let type_key = state.type_keys.lock().key(&obj.get_type());
     let mut described: Option<PyResult<pynto_proto::TypeDesc>> = None;
     let result = boxer.export(&Arc::new(obj.clone().unbind()), type_key, || {
-        let desc = proxy::describe(obj, state);
+        let desc = describe(obj, state);
         match desc {
             Ok(d) => d,
             Err(e) => {
@@ -169,7 +141,23 @@ pub(crate) fn export(
     if let Some(Err(e)) = described {
         return Err(e);
     }
-    result.map_err(|f| crate::errors::to_py(obj.py(), pynto_runtime::Error::Remote(f), false))
+    result.map_err(|f| errors::to_py(obj.py(), pynto_runtime::Error::Remote(f), false))
+}
+
+/// The description of `obj`'s type under `state`'s policy (`pynto._host.describe`).
+fn describe(obj: &Bound<'_, PyAny>, state: &Arc<ConnState>) -> PyResult<pynto_proto::TypeDesc> {
+    let py = obj.py();
+    let d = helpers(py)?
+        .describe
+        .bind(py)
+        .call1((obj, &state.policy.object))?;
+    Ok(pynto_proto::TypeDesc {
+        module: d.get_item(0)?.extract()?,
+        qualname: d.get_item(1)?.extract()?,
+        dunders: d.get_item(2)?.extract()?,
+        methods: d.get_item(3)?.extract()?,
+        abcs: d.get_item(4)?.extract()?,
+    })
 }
 
 /// The by-value form of `obj`, if it has one.
@@ -363,26 +351,6 @@ fn big_int_bytes(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
     Ok(bytes)
 }
 
-/// The int of a `Value::BigInt`.
-pub(crate) fn big_int<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyAny>> {
-    let kwargs = PyDict::new(py);
-    kwargs.set_item("signed", true)?;
-    py.get_type::<PyInt>().call_method(
-        "from_bytes",
-        (PyBytes::new(py, bytes), "little"),
-        Some(&kwargs),
-    )
-}
-
-/// The local object of a `Value::Standard` (only names on `pynto._values`' allow-list).
-pub(crate) fn rebuild_standard<'py>(
-    py: Python<'py>,
-    name: &str,
-    args: Bound<'py, PyTuple>,
-) -> PyResult<Bound<'py, PyAny>> {
-    standard_helpers(py).rebuild.bind(py).call1((name, args))
-}
-
 /// Unbox each of `values`.
 fn unbox_all<'py>(cx: &Cx<'_, 'py>, values: &[Value]) -> PyResult<Vec<Bound<'py, PyAny>>> {
     values.iter().map(|v| from_value(cx, v)).collect()
@@ -405,7 +373,7 @@ pub(crate) fn unbox_answer<'py>(
             };
             from_owned_value(&cx, value)
         }
-        Err(e) => Err(crate::errors::to_py(py, e, state.policy.rebuild_exceptions)),
+        Err(e) => Err(errors::to_py(py, e, state.policy.rebuild_exceptions)),
     }
 }
 
@@ -468,7 +436,7 @@ pub(crate) fn from_value<'py>(cx: &Cx<'_, 'py>, value: &Value) -> PyResult<Bound
         Value::NotImplemented => py.NotImplemented().into_bound(py),
         Value::Slice(parts) => {
             let [a, b, c] = &**parts;
-            py.import("builtins")?.getattr("slice")?.call1((
+            helpers(py)?.slice.bind(py).call1((
                 from_value(cx, a)?,
                 from_value(cx, b)?,
                 from_value(cx, c)?,
@@ -488,7 +456,7 @@ pub(crate) fn from_value<'py>(cx: &Cx<'_, 'py>, value: &Value) -> PyResult<Bound
         Value::ByteArray(b) => PyByteArray::new(py, b).into_any(),
         Value::Ref(r) => {
             let handle = cx.incoming.import(r.oid).ok_or_else(|| {
-                crate::errors::protocol_error(py, format!("reference {} was not counted", r.oid))
+                errors::protocol_error(py, format!("reference {} was not counted", r.oid))
             })?;
             proxy::proxy_for(py, cx.session, cx.state, handle, r.type_id)?
         }
@@ -499,9 +467,7 @@ pub(crate) fn from_value<'py>(cx: &Cx<'_, 'py>, value: &Value) -> PyResult<Bound
         Value::Returned(oid) => cx
             .incoming
             .local(*oid)
-            .ok_or_else(|| {
-                crate::errors::protocol_error(py, format!("returned object {oid} is unknown"))
-            })?
+            .ok_or_else(|| errors::protocol_error(py, format!("returned object {oid} is unknown")))?
             .bind(py)
             .clone(),
     })

@@ -3,15 +3,14 @@
 //! from the peer's type descriptions). Both are emptied when the connection closes, and a peer
 //! can make neither grow past its bound however many names or types it sends.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use pynto_proto::{TypeDesc, TypeId};
 use pyo3::prelude::*;
+use pyo3::pyclass::{PyTraverseError, PyVisit};
 use pyo3::types::{PyDict, PyString, PyType, PyWeakrefReference};
-
-use crate::proxy::TypeInfo;
 
 /// Names longer than this (in bytes) are decided afresh every time, never cached: a peer
 /// sending huge names pays for them, the cache does not keep them.
@@ -166,6 +165,14 @@ impl Drop for Decisions {
     }
 }
 
+/// What a proxy class knows of its remote type.
+pub(crate) struct TypeInfo {
+    /// Methods answered with a bound remote method (one round trip when called).
+    pub methods: HashSet<String>,
+    /// The remote type is `coroutine`: a proxy arrives wrapped in a local coroutine.
+    pub coroutine: bool,
+}
+
 /// A proxy class built from a type description, and what it knows of the remote type.
 pub(crate) type ProxyClass = (Py<PyType>, Arc<TypeInfo>);
 
@@ -212,6 +219,14 @@ impl ProxyClasses {
         self.weight += weight;
         LIVE_CLASSES.fetch_add(1, Ordering::Relaxed);
         LIVE_CLASS_WEIGHT.fetch_add(weight, Ordering::Relaxed);
+    }
+
+    /// Show the garbage collector the classes kept here.
+    pub(crate) fn traverse(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
+        for ((cls, _), _) in self.by_id.values() {
+            visit.call(cls)?;
+        }
+        Ok(())
     }
 
     /// Forget every class (proxies keep their own class alive).

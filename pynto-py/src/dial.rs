@@ -17,7 +17,7 @@ use pynto_transport::{
 use pyo3::prelude::*;
 
 use crate::errors;
-use crate::host::PyHost;
+use crate::state::PyHost;
 
 /// Why dialing failed: before the handshake (the transport), or in it (the session).
 pub(crate) enum Failed {

@@ -1,42 +1,20 @@
-//! Errors across the boundary: Python exceptions to protocol failures and back, and runtime
-//! errors to the exceptions of API.md ("Errors").
+//! Errors coming in: runtime errors and the peer's failure reports as the exceptions of API.md
+//! ("Errors"), and pynto's own exceptions. (A failure report going out, made from an exception
+//! a service raised, is the serving side's: `host.rs`.)
 
 use pynto_proto::{ErrorKind, Failure, Value};
 use pynto_runtime::Error;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::PyTuple;
 
-/// The exception classes and helpers of `pynto._errors`.
-struct ErrorHelpers {
-    connection_closed: Py<PyAny>,
-    timeout: Py<PyAny>,
-    access_denied: Py<PyAny>,
-    protocol_error: Py<PyAny>,
-    authentication_error: Py<PyAny>,
-    remote_exception: Py<PyAny>,
-    describe_exception: Py<PyAny>,
-}
+use crate::helpers::{big_int, helpers, rebuild_standard, Helpers};
 
-fn helpers(py: Python<'_>) -> &'static ErrorHelpers {
-    static HELPERS: PyOnceLock<ErrorHelpers> = PyOnceLock::new();
-    HELPERS.get_or_init(py, || {
-        let m = py.import("pynto._errors").expect("pynto._errors imports");
-        let get = |name: &str| {
-            m.getattr(name)
-                .unwrap_or_else(|e| panic!("pynto._errors.{name}: {e}"))
-                .unbind()
-        };
-        ErrorHelpers {
-            connection_closed: get("ConnectionClosed"),
-            timeout: get("Timeout"),
-            access_denied: get("AccessDenied"),
-            protocol_error: get("ProtocolError"),
-            authentication_error: get("AuthenticationError"),
-            remote_exception: get("remote_exception"),
-            describe_exception: get("describe_exception"),
-        }
-    })
+/// The helpers, or (when they are missing) the ImportError saying so, as the error to raise.
+fn with_helpers(py: Python<'_>, f: impl FnOnce(&Helpers) -> PyErr) -> PyErr {
+    match helpers(py) {
+        Ok(h) => f(h),
+        Err(e) => e,
+    }
 }
 
 fn raise(py: Python<'_>, class: &Py<PyAny>, message: String) -> PyErr {
@@ -48,24 +26,27 @@ fn raise(py: Python<'_>, class: &Py<PyAny>, message: String) -> PyErr {
 
 /// `pynto.AccessDenied(message)`.
 pub(crate) fn access_denied(py: Python<'_>, message: &str) -> PyErr {
-    raise(py, &helpers(py).access_denied, message.to_string())
+    with_helpers(py, |h| raise(py, &h.access_denied, message.to_string()))
 }
 
 /// `pynto.ProtocolError(message)`.
 pub(crate) fn protocol_error(py: Python<'_>, message: String) -> PyErr {
-    raise(py, &helpers(py).protocol_error, message)
+    with_helpers(py, |h| raise(py, &h.protocol_error, message))
 }
 
 /// `pynto.AuthenticationError(message)`: the peer refused this side's token.
 pub(crate) fn authentication_error(py: Python<'_>, message: String) -> PyErr {
-    raise(py, &helpers(py).authentication_error, message)
+    with_helpers(py, |h| raise(py, &h.authentication_error, message))
 }
 
 /// The Python exception for a runtime error, as API.md "Errors" names them.
 pub(crate) fn to_py(py: Python<'_>, error: Error, rebuild: bool) -> PyErr {
-    let h = helpers(py);
+    with_helpers(py, |h| to_py_with(py, h, error, rebuild))
+}
+
+fn to_py_with(py: Python<'_>, h: &Helpers, error: Error, rebuild: bool) -> PyErr {
     match error {
-        Error::Remote(failure) => remote(py, failure, rebuild),
+        Error::Remote(failure) => remote(py, h, failure, rebuild),
         Error::ConnectionClosed(why) | Error::Transport { why, .. } => {
             raise(py, &h.connection_closed, why)
         }
@@ -90,8 +71,7 @@ impl FetchOr for PyErr {
     }
 }
 
-fn remote(py: Python<'_>, failure: Failure, rebuild: bool) -> PyErr {
-    let h = helpers(py);
+fn remote(py: Python<'_>, h: &Helpers, failure: Failure, rebuild: bool) -> PyErr {
     let kind = match failure.kind {
         ErrorKind::Remote => "remote",
         ErrorKind::Unimplemented => "unimplemented",
@@ -103,7 +83,10 @@ fn remote(py: Python<'_>, failure: Failure, rebuild: bool) -> PyErr {
     };
     // Args travel only when all by value; rebuild them as plain Python values (all or none).
     let args: Option<Vec<Py<PyAny>>> = failure.args.iter().map(|v| plain_value(py, v)).collect();
-    let args = PyTuple::new(py, args.unwrap_or_default()).expect("tuple");
+    let args = match PyTuple::new(py, args.unwrap_or_default()) {
+        Ok(args) => args,
+        Err(e) => return e,
+    };
     match h.remote_exception.call1(
         py,
         (
@@ -144,84 +127,14 @@ fn plain_value(py: Python<'_>, value: &Value) -> Option<Py<PyAny>> {
         Value::Complex(re, im) => pyo3::types::PyComplex::from_doubles(py, *re, *im)
             .into_any()
             .unbind(),
-        Value::BigInt(bytes) => crate::boxing::big_int(py, bytes).ok()?.unbind(),
+        Value::BigInt(bytes) => big_int(py, bytes).ok()?.unbind(),
         Value::Ellipsis => py.Ellipsis(),
         Value::Standard(standard) => {
             let (name, items) = &**standard;
             let items: Option<Vec<_>> = items.iter().map(|v| plain_value(py, v)).collect();
             let items = PyTuple::new(py, items?).ok()?;
-            crate::boxing::rebuild_standard(py, name, items)
-                .ok()?
-                .unbind()
+            rebuild_standard(py, name, items).ok()?.unbind()
         }
         _ => return None,
     })
-}
-
-/// The failure report of an exception a service raised while serving a peer, which is also
-/// logged (`pynto.service`) and, on a classic connection, kept as the interpreter's last
-/// exception (`sys.last_exc`, `sys.last_traceback`...), for `pynto.classic.pm`.
-pub(crate) fn served(py: Python<'_>, err: &PyErr, classic: bool) -> Failure {
-    let control_flow = err.is_instance_of::<pyo3::exceptions::PyStopIteration>(py)
-        || err.is_instance_of::<pyo3::exceptions::PyStopAsyncIteration>(py)
-        || err.is_instance_of::<pyo3::exceptions::PyGeneratorExit>(py);
-    if !control_flow {
-        crate::logging::service_exception(py, err);
-        if classic {
-            remember_last(py, err);
-        }
-    }
-    failure(py, err)
-}
-
-/// Set `sys.last_exc`, `sys.last_type`, `sys.last_value` and `sys.last_traceback`, as the
-/// interactive interpreter does for an exception nobody handled.
-fn remember_last(py: Python<'_>, err: &PyErr) {
-    let Ok(sys) = py.import("sys") else {
-        return;
-    };
-    let value = err.value(py);
-    let _ = sys.setattr("last_exc", value);
-    let _ = sys.setattr("last_type", err.get_type(py));
-    let _ = sys.setattr("last_value", value);
-    let _ = sys.setattr("last_traceback", err.traceback(py));
-}
-
-/// The failure report of a Python exception raised while serving.
-pub(crate) fn failure(py: Python<'_>, err: &PyErr) -> Failure {
-    let h = helpers(py);
-    let described = h
-        .describe_exception
-        .call1(py, (err.value(py), err.traceback(py)));
-    let Ok(described) = described else {
-        return Failure::new(ErrorKind::Remote, "builtins.Exception", err.to_string());
-    };
-    let described = described.bind(py);
-    let field = |i: usize| described.get_item(i).ok();
-    let kind = match field(0).and_then(|k| k.extract::<String>().ok()).as_deref() {
-        Some("access_denied") => ErrorKind::AccessDenied,
-        Some("unimplemented") => ErrorKind::Unimplemented,
-        _ => ErrorKind::Remote,
-    };
-    let text = |i: usize| {
-        field(i)
-            .and_then(|v| v.extract::<String>().ok())
-            .unwrap_or_default()
-    };
-    // All the args by value, or none (a partial list would shift their positions).
-    let args = field(3)
-        .and_then(|a| a.cast_into::<PyTuple>().ok())
-        .and_then(|t| {
-            t.iter()
-                .map(|v| crate::boxing::plain_to_value(&v))
-                .collect::<Option<Vec<_>>>()
-        })
-        .unwrap_or_default();
-    Failure {
-        kind,
-        type_name: text(1),
-        message: text(2),
-        args,
-        traceback: text(4),
-    }
 }

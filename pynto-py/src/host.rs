@@ -1,120 +1,19 @@
-//! The Python host: how the runtime performs an operation on one of this process's Python
-//! objects, with the owner's one access check in front of every attribute it touches.
+//! Serving in: how the runtime performs the peer's request on one of this process's Python
+//! objects, with the owner's one access check in front of every attribute it touches, and the
+//! failure report of an exception raised while serving.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use parking_lot::Mutex;
-use pynto_proto::{
-    Args, BinaryForm, BinaryOp, CompareOp, ErrorKind, Failure, Oid, Op, UnaryOp, Value,
-};
+use pynto_proto::{Args, BinaryForm, BinaryOp, CompareOp, ErrorKind, Failure, Op, UnaryOp, Value};
 use pynto_runtime::{Boxer, Host, Incoming, Session};
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyString, PyTuple, PyType, PyWeakrefReference};
-use std::collections::HashMap;
+use pyo3::types::{PyDict, PyString, PyTuple, PyType};
 
 use crate::boxing::{self, Mode};
-use crate::caches::{Decisions, ProxyClasses, TypeKeys};
-use crate::errors;
-
-/// The owner's policy for one connection, mirrored from `pynto._service.Policy`.
-pub(crate) struct Policy {
-    /// Full access: no checks (ClassicService on this side).
-    pub classic: bool,
-    /// Let the peer ask for pickled copies.
-    pub allow_pickle: bool,
-    /// Rebuild remote exceptions of importable non-builtin classes.
-    pub rebuild_exceptions: bool,
-    /// The Python `Policy` object handed to the access-check functions.
-    pub object: Py<PyAny>,
-}
-
-/// What one connection keeps on the Python side: policy, proxies and proxy classes.
-pub(crate) struct ConnState {
-    pub policy: Policy,
-    /// oid -> weak reference to its live proxy, so one remote object is one proxy.
-    pub proxies: Mutex<HashMap<Oid, Py<PyWeakrefReference>>>,
-    /// Proxy classes built from the peer's type descriptions (bounded).
-    pub classes: Mutex<ProxyClasses>,
-    /// Access decisions already made for instances, by type and name (bounded).
-    pub resolved: Mutex<Decisions>,
-    /// The runtime's keys for the types this side exported.
-    pub type_keys: Mutex<TypeKeys>,
-    /// Refuse blocking calls made from a running event loop's thread (`pynto.aio` connections).
-    pub guard_loop: std::sync::atomic::AtomicBool,
-    /// The Python `Connection` object, weakly (it owns the session, which owns this).
-    pub connection: OnceLock<Py<PyWeakrefReference>>,
-}
-
-impl ConnState {
-    pub(crate) fn new(policy: Policy) -> Arc<ConnState> {
-        Arc::new(ConnState {
-            policy,
-            proxies: Mutex::new(HashMap::new()),
-            classes: Mutex::new(ProxyClasses::default()),
-            resolved: Mutex::new(Decisions::default()),
-            type_keys: Mutex::new(TypeKeys::default()),
-            guard_loop: std::sync::atomic::AtomicBool::new(false),
-            connection: OnceLock::new(),
-        })
-    }
-}
-
-/// The host of one connection's Python objects.
-pub(crate) struct PyHost {
-    pub state: Arc<ConnState>,
-}
-
-/// The Python helpers the host calls, looked up once.
-pub(crate) struct Helpers {
-    pub resolve_attr: Py<PyAny>,
-    pub check_setattr: Py<PyAny>,
-    pub check_delattr: Py<PyAny>,
-    pub describe: Py<PyAny>,
-    pub dir_for: Py<PyAny>,
-    pub next_batch: Py<PyAny>,
-    pub isinstance_by_name: Py<PyAny>,
-    pub operator: Py<PyAny>,
-    pub builtins: Py<PyAny>,
-    pub math: Py<PyAny>,
-    pub pickle_dumps: Py<PyAny>,
-    pub on_disconnect: Py<PyAny>,
-    pub drive: Py<PyAny>,
-    pub local_coroutine: Py<PyAny>,
-}
-
-pub(crate) fn helpers(py: Python<'_>) -> &'static Helpers {
-    static HELPERS: PyOnceLock<Helpers> = PyOnceLock::new();
-    HELPERS.get_or_init(py, || {
-        let get = |module: &str, name: &str| -> Py<PyAny> {
-            py.import(module)
-                .and_then(|m| m.getattr(name))
-                .unwrap_or_else(|e| panic!("pynto: cannot load {module}.{name}: {e}"))
-                .unbind()
-        };
-        let module = |name: &str| -> Py<PyAny> {
-            py.import(name)
-                .map(|m| m.into_any().unbind())
-                .unwrap_or_else(|e| panic!("pynto: cannot import {name}: {e}"))
-        };
-        Helpers {
-            resolve_attr: get("pynto._service", "resolve_attr"),
-            check_setattr: get("pynto._service", "check_setattr"),
-            check_delattr: get("pynto._service", "check_delattr"),
-            describe: get("pynto._host", "describe"),
-            dir_for: get("pynto._host", "dir_for"),
-            next_batch: get("pynto._host", "next_batch"),
-            isinstance_by_name: get("pynto._host", "isinstance_by_name"),
-            operator: module("operator"),
-            builtins: module("builtins"),
-            math: module("math"),
-            pickle_dumps: get("pickle", "dumps"),
-            on_disconnect: get("pynto._host", "on_disconnect"),
-            drive: get("pynto._host", "drive"),
-            local_coroutine: get("pynto._host", "local_coroutine"),
-        }
-    })
-}
+use crate::helpers::{helpers, Helpers};
+use crate::proxy::Proxy;
+use crate::state::PyHost;
+use crate::{errors, logging, ops};
 
 impl Host for PyHost {
     /// Shared so the runtime can clone and drop handles on threads without the GIL; the
@@ -147,8 +46,8 @@ impl Host for PyHost {
             };
             match outcome {
                 Ok(result) => boxing::to_value(&self.state, &result, boxer, Mode::Result)
-                    .map_err(|e| errors::failure(py, &e)),
-                Err(e) => Err(errors::served(py, &e, self.state.policy.classic)),
+                    .map_err(|e| failure(py, &e)),
+                Err(e) => Err(served(py, &e, self.state.policy.classic)),
             }
         })
         .unwrap_or_else(|| {
@@ -167,14 +66,10 @@ impl Host for PyHost {
             let decisions = std::mem::take(&mut *self.state.resolved.lock());
             let classes = std::mem::take(&mut *self.state.classes.lock());
             drop((decisions, classes));
-            crate::connection::log_closed(py, session);
-            if let Some(conn) = self
-                .state
-                .connection
-                .get()
-                .and_then(|w| w.bind(py).upgrade())
-            {
-                if let Err(e) = helpers(py).on_disconnect.call1(py, (conn,)) {
+            logging::log_closed(py, session.peer_address(), session.close_reason());
+            if let Some(conn) = self.state.connection(py) {
+                let ran = helpers(py).and_then(|h| h.on_disconnect.call1(py, (conn,)));
+                if let Err(e) = ran {
                     e.write_unraisable(py, None);
                 }
             }
@@ -190,7 +85,7 @@ impl PyHost {
         op: Op,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = cx.py;
-        let h = helpers(py);
+        let h = helpers(py)?;
         let arg = |v: &Value| boxing::from_value(cx, v);
         match op {
             Op::GetRoot => Ok(target.clone()),
@@ -233,11 +128,11 @@ impl PyHost {
                     && args.keywords.is_empty() =>
             {
                 let function = if name == "__copy__" {
-                    "copy"
+                    &h.copy
                 } else {
-                    "deepcopy"
+                    &h.deepcopy
                 };
-                py.import("copy")?.getattr(function)?.call1((target,))
+                function.bind(py).call1((target,))
             }
             Op::CallMethod(name, args) => {
                 let real = self.resolve(py, target, &name)?;
@@ -247,7 +142,7 @@ impl PyHost {
             }
             Op::Repr => Ok(target.repr()?.into_any()),
             Op::Str => Ok(target.str()?.into_any()),
-            Op::Format(spec) => h.builtins.bind(py).getattr("format")?.call1((target, spec)),
+            Op::Format(spec) => h.format.bind(py).call1((target, spec)),
             Op::Hash => Ok(target.hash()?.into_pyobject(py)?.into_any()),
             Op::Dir => h
                 .dir_for
@@ -278,21 +173,21 @@ impl PyHost {
             // reflected methods and fallbacks included, as the caller would have run it locally.
             Op::Compare(cmp, other) => {
                 let other = arg(&other)?;
-                if other.is_instance_of::<crate::proxy::Proxy>() {
-                    special(target, compare_name(cmp), other)
+                if other.is_instance_of::<Proxy>() {
+                    special(target, ops::compare_name(cmp), other)
                 } else {
                     target.rich_compare(other, rich_op(cmp))
                 }
             }
             Op::Binary(bin, form, other) => {
                 let other = arg(&other)?;
-                if other.is_instance_of::<crate::proxy::Proxy>() {
-                    special(target, &binary_name(bin, form), other)
+                if other.is_instance_of::<Proxy>() {
+                    special(target, &ops::binary_name(bin, form), other)
                 } else {
                     whole_operator(h, target, bin, form, other)
                 }
             }
-            Op::Unary(u) => unary(py, h, target, u),
+            Op::Unary(u) => unary(h, target, u),
             Op::Enter => target.call_method0("__enter__"),
             Op::Exit(a, b, c) => {
                 target.call_method1("__exit__", exit_args(arg(&a)?, arg(&b)?, arg(&c)?)?)
@@ -328,12 +223,8 @@ impl PyHost {
         py: Python<'py>,
         awaitable: Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let conn = self
-            .state
-            .connection
-            .get()
-            .and_then(|w| w.bind(py).upgrade());
-        helpers(py).drive.bind(py).call1((awaitable, conn))
+        let conn = self.state.connection(py);
+        helpers(py)?.drive.bind(py).call1((awaitable, conn))
     }
 
     /// The one access check for attributes: the real attribute name for `name`, or
@@ -369,7 +260,7 @@ impl PyHost {
                 PyString::new(py, name)
             }
         } else {
-            helpers(py)
+            helpers(py)?
                 .resolve_attr
                 .bind(py)
                 .call1((target, name, &self.state.policy.object))?
@@ -441,13 +332,10 @@ fn next_batch(
     boxer: &mut Boxer<'_, PyHost>,
 ) -> Result<Value, Failure> {
     let py = cx.py;
-    let outcome = helpers(py)
-        .next_batch
-        .bind(py)
-        .call1((target, n.clamp(1, 4096)));
+    let outcome = helpers(py).and_then(|h| h.next_batch.bind(py).call1((target, n.clamp(1, 4096))));
     let batch = match outcome {
         Ok(batch) => batch,
-        Err(e) => return Err(errors::failure(py, &e)),
+        Err(e) => return Err(failure(py, &e)),
     };
     let result: PyResult<Value> = (|| {
         let items = batch.get_item(0)?;
@@ -461,7 +349,7 @@ fn next_batch(
             Value::Bool(exhausted),
         ]))
     })();
-    result.map_err(|e| errors::failure(py, &e))
+    result.map_err(|e| failure(py, &e))
 }
 
 /// `type(target).name(target, other)`, or NotImplemented if the type has no such method.
@@ -518,84 +406,96 @@ fn whole_operator<'py>(
     form: BinaryForm,
     other: Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let py = target.py();
-    let name = binary_name(op, BinaryForm::Plain);
-    let stem = name.trim_matches('_');
-    let function = match (op, form) {
-        (BinaryOp::DivMod, _) => h.builtins.bind(py).getattr("divmod")?,
-        (_, BinaryForm::InPlace) => h.operator.bind(py).getattr(format!("__i{stem}__"))?,
-        _ => h.operator.bind(py).getattr(format!("__{stem}__"))?,
-    };
+    let (module, name) = ops::binary_function(op, form);
+    let function = module_of(h, module).bind(target.py()).getattr(name)?;
     match form {
         BinaryForm::Reflected => function.call1((other, target)),
         _ => function.call1((target, other)),
     }
 }
 
-fn compare_name(op: CompareOp) -> &'static str {
-    match op {
-        CompareOp::Lt => "__lt__",
-        CompareOp::Le => "__le__",
-        CompareOp::Eq => "__eq__",
-        CompareOp::Ne => "__ne__",
-        CompareOp::Gt => "__gt__",
-        CompareOp::Ge => "__ge__",
+/// One of the modules `ops` names operator functions in.
+fn module_of<'h>(h: &'h Helpers, module: &str) -> &'h Py<pyo3::types::PyModule> {
+    match module {
+        "operator" => &h.operator,
+        "math" => &h.math,
+        _ => &h.builtins,
     }
 }
 
-/// The special method of a binary operator in one of its forms, e.g. `__radd__`.
-fn binary_name(op: BinaryOp, form: BinaryForm) -> String {
-    let stem = match op {
-        BinaryOp::Add => "add",
-        BinaryOp::Sub => "sub",
-        BinaryOp::Mul => "mul",
-        BinaryOp::MatMul => "matmul",
-        BinaryOp::TrueDiv => "truediv",
-        BinaryOp::FloorDiv => "floordiv",
-        BinaryOp::Mod => "mod",
-        BinaryOp::DivMod => "divmod",
-        BinaryOp::Pow => "pow",
-        BinaryOp::LShift => "lshift",
-        BinaryOp::RShift => "rshift",
-        BinaryOp::And => "and",
-        BinaryOp::Xor => "xor",
-        BinaryOp::Or => "or",
-    };
-    let prefix = match form {
-        BinaryForm::Plain => "",
-        BinaryForm::Reflected => "r",
-        BinaryForm::InPlace => "i",
-    };
-    format!("__{prefix}{stem}__")
+fn unary<'py>(h: &Helpers, target: &Bound<'py, PyAny>, op: UnaryOp) -> PyResult<Bound<'py, PyAny>> {
+    let (_, module, name) = ops::unary(op);
+    module_of(h, module)
+        .bind(target.py())
+        .getattr(name)?
+        .call1((target,))
 }
 
-fn unary<'py>(
-    py: Python<'py>,
-    h: &Helpers,
-    target: &Bound<'py, PyAny>,
-    op: UnaryOp,
-) -> PyResult<Bound<'py, PyAny>> {
-    let (module, name) = match op {
-        UnaryOp::Neg => (&h.operator, "neg"),
-        UnaryOp::Pos => (&h.operator, "pos"),
-        UnaryOp::Abs => (&h.builtins, "abs"),
-        UnaryOp::Invert => (&h.operator, "invert"),
-        UnaryOp::Int => (&h.builtins, "int"),
-        UnaryOp::Float => (&h.builtins, "float"),
-        UnaryOp::Complex => (&h.builtins, "complex"),
-        UnaryOp::Index => (&h.operator, "index"),
-        UnaryOp::Round => (&h.builtins, "round"),
-        UnaryOp::Trunc => (&h.math, "trunc"),
-        UnaryOp::Floor => (&h.math, "floor"),
-        UnaryOp::Ceil => (&h.math, "ceil"),
-        UnaryOp::Reversed => (&h.builtins, "reversed"),
-        UnaryOp::LengthHint => (&h.operator, "length_hint"),
-    };
-    module.bind(py).getattr(name)?.call1((target,))
+/// The failure report of an exception a service raised while serving a peer, which is also
+/// logged (`pynto.service`) and, on a classic connection, kept as the interpreter's last
+/// exception (`sys.last_exc`, `sys.last_traceback`...), for `pynto.classic.pm`.
+pub(crate) fn served(py: Python<'_>, err: &PyErr, classic: bool) -> Failure {
+    let control_flow = err.is_instance_of::<pyo3::exceptions::PyStopIteration>(py)
+        || err.is_instance_of::<pyo3::exceptions::PyStopAsyncIteration>(py)
+        || err.is_instance_of::<pyo3::exceptions::PyGeneratorExit>(py);
+    if !control_flow {
+        logging::service_exception(py, err);
+        if classic {
+            remember_last(py, err);
+        }
+    }
+    failure(py, err)
 }
 
-/// A failure for a request the host refuses before running anything.
-#[allow(dead_code)]
-pub(crate) fn refused(kind: ErrorKind, message: &str) -> Failure {
-    Failure::new(kind, "pynto.ProtocolError", message)
+/// Set `sys.last_exc`, `sys.last_type`, `sys.last_value` and `sys.last_traceback`, as the
+/// interactive interpreter does for an exception nobody handled.
+fn remember_last(py: Python<'_>, err: &PyErr) {
+    let Ok(h) = helpers(py) else {
+        return;
+    };
+    let sys = h.sys.bind(py);
+    let value = err.value(py);
+    let _ = sys.setattr("last_exc", value);
+    let _ = sys.setattr("last_type", err.get_type(py));
+    let _ = sys.setattr("last_value", value);
+    let _ = sys.setattr("last_traceback", err.traceback(py));
+}
+
+/// The failure report of a Python exception raised while serving.
+pub(crate) fn failure(py: Python<'_>, err: &PyErr) -> Failure {
+    let described = helpers(py).and_then(|h| {
+        h.describe_exception
+            .call1(py, (err.value(py), err.traceback(py)))
+    });
+    let Ok(described) = described else {
+        return Failure::new(ErrorKind::Remote, "builtins.Exception", err.to_string());
+    };
+    let described = described.bind(py);
+    let field = |i: usize| described.get_item(i).ok();
+    let kind = match field(0).and_then(|k| k.extract::<String>().ok()).as_deref() {
+        Some("access_denied") => ErrorKind::AccessDenied,
+        Some("unimplemented") => ErrorKind::Unimplemented,
+        _ => ErrorKind::Remote,
+    };
+    let text = |i: usize| {
+        field(i)
+            .and_then(|v| v.extract::<String>().ok())
+            .unwrap_or_default()
+    };
+    // All the args by value, or none (a partial list would shift their positions).
+    let args = field(3)
+        .and_then(|a| a.cast_into::<PyTuple>().ok())
+        .and_then(|t| {
+            t.iter()
+                .map(|v| boxing::plain_to_value(&v))
+                .collect::<Option<Vec<_>>>()
+        })
+        .unwrap_or_default();
+    Failure {
+        kind,
+        type_name: text(1),
+        message: text(2),
+        args,
+        traceback: text(4),
+    }
 }

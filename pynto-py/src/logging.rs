@@ -9,10 +9,11 @@
 
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use pynto_runtime::Error;
+use pynto_runtime::{Error, Role};
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::PyDict;
+
+use crate::helpers::helpers;
 
 /// `logging.DEBUG`.
 pub(crate) const DEBUG: i32 = 10;
@@ -30,13 +31,7 @@ pub(crate) const SERVICE: &str = "pynto.service";
 static SERVICE_EXCEPTION_LEVEL: AtomicI32 = AtomicI32::new(DEBUG);
 
 fn get_logger<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
-    static GET_LOGGER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    let get = GET_LOGGER.get_or_try_init(py, || {
-        py.import("logging")
-            .and_then(|m| m.getattr("getLogger"))
-            .map(Bound::unbind)
-    })?;
-    get.bind(py).call1((name,))
+    helpers(py)?.get_logger.bind(py).call1((name,))
 }
 
 /// True if `logger` would emit a record at `level` (so the message is worth formatting).
@@ -96,5 +91,27 @@ pub(crate) fn close_level(reason: &Error) -> i32 {
     match reason {
         Error::Protocol(_) | Error::Overloaded(_) => WARNING,
         _ => INFO,
+    }
+}
+
+/// Log a new connection, or a failed handshake, on `pynto.connection`.
+pub(crate) fn log_opened(py: Python<'_>, role: Role, peer: &str, failure: Option<&Error>) {
+    let (level, message) = match (failure, role) {
+        (None, Role::Connector) => (INFO, format!("connected to {peer}")),
+        (None, Role::Acceptor) => (INFO, format!("accepted a connection from {peer}")),
+        (Some(e), Role::Acceptor) => (WARNING, format!("refused a connection from {peer}: {e}")),
+        (Some(e), Role::Connector) => (DEBUG, format!("the handshake with {peer} failed: {e}")),
+    };
+    log(py, CONNECTION, level, &message);
+}
+
+/// Log a connection's end with the reason (called once the session has closed).
+pub(crate) fn log_closed(py: Python<'_>, peer: &str, reason: Option<Error>) {
+    if let Some(reason) = reason {
+        let level = close_level(&reason);
+        if enabled(py, CONNECTION, level) {
+            let message = format!("connection with {peer} closed: {reason}");
+            log(py, CONNECTION, level, &message);
+        }
     }
 }

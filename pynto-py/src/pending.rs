@@ -1,25 +1,30 @@
 //! Calls that do not block: a pending reply the caller collects later, by waiting, by callback,
 //! or by awaiting it in asyncio.
 //!
-//! The runtime signals completion on the connection's reader thread, which must never take the
-//! GIL. So the signal only flips a flag, wakes waiters, writes to the event fd an asyncio loop
+//! The runtime signals completion on whichever thread reads the reply off the connection (the
+//! runtime's reading role: a caller waiting for its own reply, or a read loop on a pool thread;
+//! see pynto-runtime's `reader.rs`), and that thread may hold no GIL and must not wait for it.
+//! So the signal only flips a flag, wakes waiters, writes to the event fd an asyncio loop
 //! watches (`loop.add_reader`), and queues the reply for the callback runner, a thread of this
-//! module that calls Python callbacks with the GIL. Unboxing happens on whoever takes the value.
+//! module that calls Python callbacks with the GIL and fails timed calls at their deadline.
+//! Unboxing happens on whoever takes the value.
 
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::sync::{Arc, OnceLock, Weak};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
+use pynto_runtime::{Boxer, Session};
 use pynto_runtime::{Error, ReplyHandle};
 use pyo3::prelude::*;
+use pyo3::pyclass::{PyTraverseError, PyVisit};
 
 use crate::boxing;
-use crate::connection::Connection;
 use crate::errors;
-use crate::host::PyHost;
+use crate::state::{ConnState, PyHost};
+use crate::wait;
 
 /// The shared state of one pending reply.
 struct Shared {
@@ -36,7 +41,8 @@ struct Shared {
 }
 
 impl Shared {
-    /// Mark ready and tell everyone who listens. Runs on the reader thread: no GIL.
+    /// Mark ready and tell everyone who listens. Runs on the thread that read the reply (or
+    /// the callback runner, at a deadline): no GIL.
     fn signal(self: &Arc<Self>) {
         {
             let mut ready = self.ready.lock();
@@ -226,35 +232,27 @@ fn fire(shared: &Arc<Shared>) {
 #[pyclass(frozen, module = "pynto._pynto")]
 pub struct PendingReply {
     shared: Arc<Shared>,
-    conn: Py<Connection>,
+    session: Session<PyHost>,
+    state: Arc<ConnState>,
+    /// The Python connection object: kept open while its reply is pending. (`None` once the
+    /// garbage collector has cleared this reply.)
+    conn: Mutex<Option<Py<PyAny>>>,
 }
 
 impl PendingReply {
     /// Send a request built by `build` without waiting; `timeout` fails it with Timeout.
     pub(crate) fn start(
         py: Python<'_>,
-        conn: &Bound<'_, Connection>,
+        conn: Option<Py<PyAny>>,
+        session: &Session<PyHost>,
+        state: &Arc<ConnState>,
         target: pynto_proto::Target,
         timeout: Option<f64>,
-        build: impl FnOnce(
-            &Arc<crate::host::ConnState>,
-            &mut pynto_runtime::Boxer<'_, PyHost>,
-        ) -> PyResult<pynto_proto::Op>,
+        build: impl FnOnce(&Arc<ConnState>, &mut Boxer<'_, PyHost>) -> PyResult<pynto_proto::Op>,
     ) -> PyResult<PendingReply> {
-        let (session, state) = conn.get().open_parts(py)?;
         let mut boxer = session.boxer();
         let op = build(state, &mut boxer)?;
-        let deadline = match timeout {
-            Some(t) if t.is_finite() && t >= 0.0 => {
-                Some(Instant::now() + Duration::from_secs_f64(t))
-            }
-            Some(t) => {
-                return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                    "timeout must be a number of seconds >= 0, not {t}"
-                )))
-            }
-            None => None,
-        };
+        let deadline = wait::deadline(timeout)?;
         let shared = Arc::new(Shared {
             handle: Mutex::new(None),
             ready: Mutex::new(false),
@@ -280,7 +278,9 @@ impl PendingReply {
         }
         Ok(PendingReply {
             shared,
-            conn: conn.clone().unbind(),
+            session: session.clone(),
+            state: Arc::clone(state),
+            conn: Mutex::new(conn),
         })
     }
 }
@@ -296,25 +296,16 @@ impl PendingReply {
     /// Wait until ready, at most `timeout` seconds (None: no limit). True if ready.
     #[pyo3(signature = (timeout=None))]
     fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
-        let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.max(0.0)));
-        loop {
-            let done = py.detach(|| {
-                let mut ready = self.shared.ready.lock();
-                let slice = Instant::now() + Duration::from_millis(100);
-                let until = deadline.map_or(slice, |d| d.min(slice));
-                if !*ready {
-                    self.shared.cond.wait_until(&mut ready, until);
-                }
-                *ready
-            });
-            if done {
-                return Ok(true);
+        // A negative timeout waits not at all; an endless one, as long as it takes.
+        let timeout = timeout.map(|t| t.max(0.0)).filter(|t| t.is_finite());
+        let shared = &self.shared;
+        wait::until(py, wait::deadline(timeout)?, |until| {
+            let mut ready = shared.ready.lock();
+            if !*ready {
+                shared.cond.wait_until(&mut ready, until);
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok(false);
-            }
-            py.check_signals()?;
-        }
+            *ready
+        })
     }
 
     /// The value, or the remote error raised; call once, when ready.
@@ -331,8 +322,7 @@ impl PendingReply {
             .ok_or_else(|| {
                 errors::protocol_error(py, "the reply was taken already, or is not here yet".into())
             })?;
-        let (session, state) = self.conn.get().open_parts(py)?;
-        boxing::unbox_answer(py, session, state, answer)
+        boxing::unbox_answer(py, &self.session, &self.state, answer)
     }
 
     /// Tell `waker` (an event loop's) with `token` when ready (now, if ready already).
@@ -345,7 +335,8 @@ impl PendingReply {
 
     /// Call `callback()` on pynto's callback thread when ready (at once if ready already).
     fn set_on_ready(&self, py: Python<'_>, callback: Py<PyAny>) -> PyResult<()> {
-        *self.shared.on_ready.lock() = Some(callback);
+        let replaced = self.shared.on_ready.lock().replace(callback);
+        drop(replaced);
         if *self.shared.ready.lock() {
             // Ready before the callback was set: run it now, here.
             if let Some(callback) = self.shared.on_ready.lock().take() {
@@ -366,5 +357,23 @@ impl PendingReply {
     #[getter]
     fn seq(&self) -> u64 {
         self.shared.handle.lock().as_ref().map_or(0, |h| h.seq())
+    }
+
+    /// The connection and the callback not yet run.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        if let Some(conn) = self.conn.try_lock() {
+            visit.call(conn.as_ref())?;
+        }
+        if let Some(callback) = self.shared.on_ready.try_lock() {
+            visit.call(callback.as_ref())?;
+        }
+        Ok(())
+    }
+
+    /// Let go of both (dropped once the locks are released: dropping can run Python code).
+    fn __clear__(&self) {
+        let conn = self.conn.try_lock().and_then(|mut c| c.take());
+        let callback = self.shared.on_ready.try_lock().and_then(|mut c| c.take());
+        drop((conn, callback));
     }
 }

@@ -12,7 +12,8 @@ use pynto_transport::{Address, Incoming, Listener, TlsServer};
 use pyo3::prelude::*;
 use pyo3::types::PyType;
 
-use crate::connection::{self, Connection};
+use crate::connection::Connection;
+use crate::open;
 
 /// A connection accepted by the listener, waiting to be opened.
 #[pyclass(frozen, module = "pynto._pynto")]
@@ -49,7 +50,7 @@ impl Accepted {
             crate::errors::protocol_error(py, "this connection was opened already".into())
         })?;
         let mut settings =
-            connection::settings(py, root, policy, token, None, service_name, limits.as_ref())?;
+            open::settings(py, root, policy, token, None, service_name, limits.as_ref())?;
         let deadline = self.at + settings.config.handshake_timeout;
         let transport = py
             .detach(|| incoming.establish(deadline))
@@ -58,7 +59,7 @@ impl Accepted {
         settings.config.handshake_timeout = deadline
             .saturating_duration_since(std::time::Instant::now())
             .max(std::time::Duration::from_millis(1));
-        connection::open(py, cls, transport, Role::Acceptor, settings)
+        open::open(py, cls, transport, Role::Acceptor, settings)
     }
 }
 

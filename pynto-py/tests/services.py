@@ -229,6 +229,10 @@ class SampleService(pynto.Service):
     def exposed_pid(self) -> int:
         return os.getpid()
 
+    def exposed_disconnects(self) -> int:
+        """How many connections this process has seen end (on_disconnect ran)."""
+        return SampleService.events.count("disconnect")
+
     def exposed_ident(self) -> int:
         return id(self)
 

@@ -46,7 +46,7 @@ def test_an_exposed_class_does_not_open_an_unexposed_one(cache_server: ScriptSer
             unexposed.reset_all()
         with pytest.raises(pynto.AccessDenied):
             # The attribute request itself, whatever the proxy class knows of methods.
-            pynto.AsyncResult(unexposed._pynto_async_getattr("reset_all", None)).value  # noqa: B018
+            pynto.AsyncResult(unexposed._pynto_async_getattr(None, "reset_all")).value  # noqa: B018
         assert root.was_reset() is False
     # The server still serves a well-behaved client.
     with pynto.connect(cache_server.address) as conn:
@@ -148,7 +148,7 @@ def _remote(proxy: Any, name: str, obj: Any, policy: Policy) -> tuple[str, ...]:
     """The outcome through the connection (always a GetAttr request, whatever the proxy class
     knows of methods)."""
     try:
-        value = pynto.AsyncResult(proxy._pynto_async_getattr(name, None)).value
+        value = pynto.AsyncResult(proxy._pynto_async_getattr(None, name)).value
     except pynto.AccessDenied:
         return ("denied",)
     except AttributeError:
@@ -210,9 +210,9 @@ def test_long_names_are_decided_but_not_cached() -> None:
         for i in range(20):
             name = f"n{i}" + "x" * 4096
             with pytest.raises(AttributeError):
-                pynto.AsyncResult(proxy._pynto_async_getattr(name, None)).value
+                pynto.AsyncResult(proxy._pynto_async_getattr(None, name)).value
         setattr(plain, "y" * 4096, "long")
-        assert pynto.AsyncResult(proxy._pynto_async_getattr("y" * 4096, None)).value == "long"
+        assert pynto.AsyncResult(proxy._pynto_async_getattr(None, "y" * 4096)).value == "long"
         assert _cache_stats()["access_decision_name_bytes"] - before < 4096
     finally:
         conn.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import weakref
 
+import pynto
 from helpers import wait_until
 
 
@@ -84,3 +85,67 @@ def test_an_object_kept_by_the_peer_stays_alive_until_released(svc):
     assert root.kept() is ref()
     root.forget()
     assert wait_until(lambda: (gc.collect(), ref() is None)[1], timeout=20)
+
+
+# --------------------------------------------------------------------------- connections
+
+
+class _Holder(pynto.Service):
+    """A client-side service that keeps its connection, as services often do: a cycle through
+    the root object the session serves."""
+
+    def on_connect(self, conn) -> None:
+        self.conn = conn
+
+
+def _drop_and_collect(server, build) -> None:
+    """Open a connection to `server` with `build(conn)` making cycles through it, drop every
+    reference, collect, and check that the connection object was freed and that the server saw
+    the connection end."""
+    with pynto.connect(server.address) as observer:
+        before = observer.root.disconnects()
+        gc.disable()  # the test collects, at the moment it chooses
+        try:
+            conn = build()
+            ref = weakref.ref(conn)
+            del conn
+            assert ref() is not None, "the cycles should keep the connection until collected"
+            gc.collect()
+            assert ref() is None, [type(r) for r in gc.get_referrers(ref())]
+        finally:
+            gc.enable()
+        assert wait_until(lambda: observer.root.disconnects() == before + 1, timeout=20)
+
+
+def test_a_connection_whose_root_was_fetched_is_collected_and_closed(fresh_server):
+    def build():
+        conn = pynto.connect(fresh_server.address)
+        root = conn.root  # cached on the connection: connection -> root proxy -> connection
+        counter = root.new_counter(5)
+        conn.kept = [counter, root.echo, counter.increment]  # proxies and bound methods
+        assert counter.increment() == 6
+        return conn
+
+    _drop_and_collect(fresh_server, build)
+
+
+def test_a_connection_held_by_its_own_service_is_collected_and_closed(fresh_server):
+    def build():
+        conn = pynto.connect(fresh_server.address, service=_Holder)
+        conn.ping()  # no root fetched: the only cycle runs through this side's service
+        return conn
+
+    _drop_and_collect(fresh_server, build)
+
+
+def test_a_connection_held_through_a_pending_reply_is_collected_and_closed(fresh_server):
+    def build():
+        conn = pynto.connect(fresh_server.address)
+        conn.pending = pynto.async_(conn.root.echo)(7)  # AsyncResult -> reply -> connection
+        assert conn.pending.value == 7
+        conn.waiting = pynto.async_(conn.root.sleep)(0.05)
+        conn.waiting.add_callback(lambda result, conn=conn: None)  # callback -> connection
+        conn.waiting.wait()
+        return conn
+
+    _drop_and_collect(fresh_server, build)

@@ -114,7 +114,7 @@ def test_megabyte_names_are_not_cached_under_a_policy() -> None:
             root = conn.root
             for i in range(20):
                 with pytest.raises(AttributeError):
-                    pynto.AsyncResult(root._pynto_async_getattr(f"n{i}" + "x" * (1 << 20), None)).value
+                    pynto.AsyncResult(root._pynto_async_getattr(None, f"n{i}" + "x" * (1 << 20))).value
             assert root.exposed_class.greeting == "hello"
             assert root.was_reset() is False
 

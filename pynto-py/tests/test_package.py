@@ -87,3 +87,33 @@ def test_mypy_strict_accepts_correct_calls(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == ""
 
+
+
+def test_every_python_helper_the_compiled_module_calls_exists() -> None:
+    # The compiled module calls into this package (and the standard library) by name, from one
+    # table resolved on first use; a helper renamed or moved is listed here.
+    assert pynto._pynto._check_helpers() == []
+
+
+def test_operator_codes_are_pynto_protos_with_pythons_names() -> None:
+    import operator
+
+    from pynto import _opcodes
+
+    # The codes are pynto-proto's, read from the compiled module: dense from 0.
+    assert sorted(_opcodes.COMPARE.values()) == list(range(6))
+    assert sorted(_opcodes.UNARY.values()) == list(range(len(_opcodes.UNARY)))
+    operators = {code for code, _ in _opcodes.BINARY.values()}
+    assert operators == set(range(len(operators)))
+    # The names are the data model's: every comparison is an `object` method, every plain and
+    # in-place operator is an `operator` function, every reflected one mirrors a plain one.
+    assert all(hasattr(object, name) for name in _opcodes.COMPARE)
+    for name, (code, form) in _opcodes.BINARY.items():
+        if form == _opcodes.REFLECTED:
+            assert _opcodes.BINARY["__" + name[3:]] == (code, _opcodes.PLAIN)
+        elif name != "__divmod__":
+            assert hasattr(operator, name), name
+    assert "__idivmod__" not in _opcodes.BINARY
+    samples = (1, 1.5, 1j, [], iter([]))
+    for name in _opcodes.UNARY:
+        assert any(hasattr(type(s), name) for s in samples), name

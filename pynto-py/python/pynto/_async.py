@@ -2,7 +2,9 @@
 
 An ``AsyncResult`` is also awaitable: inside asyncio, ``await result`` suspends the coroutine
 without blocking the loop. Completions reach the loop through an event fd it watches
-(``loop.add_reader``), written by pynto's reader thread without taking the GIL.
+(``loop.add_reader``), written without taking the GIL by whichever thread reads the reply off
+the connection (the runtime has no reader thread per connection: a waiting caller or a pool
+thread takes the reading role).
 """
 
 from __future__ import annotations
@@ -182,7 +184,7 @@ class Completion:
 
 
 class _LoopWaker:
-    """One event fd per event loop, watched with ``add_reader``. The thread that reads a reply
+    """One event fd per event loop, watched with ``add_reader``. Whichever thread reads a reply
     queues its token and writes the fd; the loop resolves exactly the futures that are ready."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:

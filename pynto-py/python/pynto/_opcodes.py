@@ -1,30 +1,15 @@
-"""Wire codes of comparisons, operators and conversions, as pynto-proto numbers them."""
+"""Wire codes of comparisons, operators and conversions, read from the compiled module: pynto-proto
+numbers them and the compiled module names them (``ops.rs``), so there is one table."""
 
-COMPARE = {"__lt__": 0, "__le__": 1, "__eq__": 2, "__ne__": 3, "__gt__": 4, "__ge__": 5}
+from ._pynto import _op_tables
 
-_BINARY_OPS = ["add", "sub", "mul", "matmul", "truediv", "floordiv", "mod", "divmod", "pow", "lshift", "rshift", "and", "xor", "or"]
-PLAIN, REFLECTED, IN_PLACE = 0, 1, 2
+#: Comparison special method -> code, e.g. ``"__lt__": 0``.
+COMPARE: dict[str, int]
+#: Binary special method -> (operator code, form code), e.g. ``"__radd__": (0, REFLECTED)``.
+BINARY: dict[str, tuple[int, int]]
+#: Unary special method (and conversion) -> code, e.g. ``"__neg__": 0``.
+UNARY: dict[str, int]
+COMPARE, BINARY, UNARY = _op_tables()
 
-BINARY: dict[str, tuple[int, int]] = {}
-for _code, _name in enumerate(_BINARY_OPS):
-    BINARY[f"__{_name}__"] = (_code, PLAIN)
-    BINARY[f"__r{_name}__"] = (_code, REFLECTED)
-    if _name != "divmod":
-        BINARY[f"__i{_name}__"] = (_code, IN_PLACE)
-
-UNARY = {
-    "__neg__": 0,
-    "__pos__": 1,
-    "__abs__": 2,
-    "__invert__": 3,
-    "__int__": 4,
-    "__float__": 5,
-    "__complex__": 6,
-    "__index__": 7,
-    "__round__": 8,
-    "__trunc__": 9,
-    "__floor__": 10,
-    "__ceil__": 11,
-    "__reversed__": 12,
-    "__length_hint__": 13,
-}
+#: The forms of a binary operator: ``a + b``, ``b + a`` (reflected), ``a += b``.
+PLAIN, REFLECTED, IN_PLACE = BINARY["__add__"][1], BINARY["__radd__"][1], BINARY["__iadd__"][1]

@@ -158,37 +158,44 @@ def _dir(self):
     return list(self._pynto_dir())
 
 
-def _await(self):
-    from ._async import AsyncResult
+# The asynchronous protocol: each special method starts the compiled base's non-blocking request
+# (`_pynto_async_*`, a timeout first) and hands on its `AsyncResult` the way the protocol wants
+# it: awaited by the caller, as an iterator of `__await__`, or waited for (`__aiter__` is not
+# awaited).
+def _awaited(start):
+    async def method(self, *args):
+        from ._async import AsyncResult
 
-    return AsyncResult(self._pynto_async_op(0, None)).__await__()
+        return await AsyncResult(start(self, None, *args))
 
-
-def _aiter(self):
-    from ._async import AsyncResult
-
-    return AsyncResult(self._pynto_async_op(1, None)).value
-
-
-async def _anext(self):
-    from ._async import AsyncResult
-
-    return await AsyncResult(self._pynto_async_op(2, None))
+    return method
 
 
-async def _aenter(self):
-    from ._async import AsyncResult
+def _await_iter(start):
+    def method(self):
+        from ._async import AsyncResult
 
-    return await AsyncResult(self._pynto_async_op(3, None))
+        return AsyncResult(start(self, None)).__await__()
 
-
-async def _aexit(self, exc_type, exc, tb):
-    from ._async import AsyncResult
-
-    return await AsyncResult(self._pynto_async_exit(exc_type, exc, None, None))
+    return method
 
 
-_ASYNC = {"__await__": _await, "__aiter__": _aiter, "__anext__": _anext, "__aenter__": _aenter, "__aexit__": _aexit}
+def _waited(start):
+    def method(self):
+        from ._async import AsyncResult
+
+        return AsyncResult(start(self, None)).value
+
+    return method
+
+
+_ASYNC_TABLE = {
+    "__await__": ("_pynto_async_await", _await_iter),
+    "__aiter__": ("_pynto_async_aiter", _waited),
+    "__anext__": ("_pynto_async_anext", _awaited),
+    "__aenter__": ("_pynto_async_aenter", _awaited),
+    "__aexit__": ("_pynto_async_aexit", _awaited),
+}
 
 
 #: Proxy classes shared by every connection that describes a type the same way, least
@@ -263,8 +270,9 @@ def _make_class(base: type, module: str, qualname: str, dunders: list, methods: 
             ns[name] = _binary(*op.BINARY[name], name)
         elif name in op.UNARY:
             ns[name] = _unary(op.UNARY[name])
-        elif name in _ASYNC:
-            ns[name] = _ASYNC[name]
+        elif name in _ASYNC_TABLE:
+            start, shape = _ASYNC_TABLE[name]
+            ns[name] = shape(getattr(base, start))
         elif name == "__instancecheck__":
             ns[name] = _instancecheck
             ns["__mro_entries__"] = _mro_entries

@@ -60,7 +60,7 @@ class _Member:
             target = await target()
         for name in names:
             if is_proxy(target):
-                target = await AsyncResult(target._pynto_async_getattr(name, None))
+                target = await AsyncResult(target._pynto_async_getattr(None, name))
             else:
                 target = getattr(target, name)
         return target
@@ -74,7 +74,7 @@ class _Member:
         owner = await self._resolve(self._names[:-1])
         name = self._names[-1]
         if is_proxy(owner):
-            return await _settle(owner._pynto_async_method(name, None, *args, **kwargs))
+            return await _settle(owner._pynto_async_method(None, name, *args, **kwargs))
         return _wrap(getattr(owner, name)(*args, **kwargs))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -133,7 +133,7 @@ class _AsyncModules:
         root = self._conn.root.sync
 
         async def module() -> Any:
-            return await AsyncResult(root._pynto_async_method("getmodule", None, name))
+            return await AsyncResult(root._pynto_async_method(None, "getmodule", name))
 
         return _Member(module, ())
 
