@@ -182,8 +182,9 @@ impl<H: Host> Session<H> {
         }
     }
 
-    /// Send `op` to `target` and call `hook` on the reader thread when the reply arrives; take it
-    /// with the returned [`ReplyHandle`]. For bindings that wait in their own event loop.
+    /// Send `op` to `target` and call `hook` when the reply arrives (on whichever thread reads
+    /// it, holding the reader: the hook must be quick); take the reply with the returned
+    /// [`ReplyHandle`]. For bindings that wait in their own event loop.
     pub fn request_with_hook(
         &self,
         target: Target,

@@ -25,8 +25,9 @@ pub(crate) enum Wake {
     Slot(Arc<ParkSlot>),
     /// An async task.
     Task(AtomicWaker),
-    /// A host hook (e.g. an event fd an event loop watches). Runs on the reading thread: it
-    /// must be quick and must not touch the host's interpreter.
+    /// A host hook (e.g. an event fd an event loop watches). Runs on whichever thread reads the
+    /// reply, while it holds the reader: it must be quick and must not touch the host's
+    /// interpreter.
     Hook(Box<dyn Fn() + Send + Sync>),
 }
 

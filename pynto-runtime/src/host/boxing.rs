@@ -70,13 +70,13 @@ impl<H: Host> Incoming<H> {
 /// Builds the values of one outgoing message: exports local objects, and keeps returned proxies
 /// alive until the message is written so a release can never overtake it.
 pub struct Boxer<'s, H: Host> {
-    pub(crate) inner: &'s Inner<H>,
+    inner: &'s Inner<H>,
     /// Oids whose `sent` count this message raised; undone if the message is never sent.
-    pub(crate) exported: Vec<Oid>,
+    exported: Vec<Oid>,
     /// Proxies this message returns to their owner.
-    pub(crate) keep: Vec<RemoteRef>,
+    keep: Vec<RemoteRef>,
     /// Types whose description this message carries.
-    pub(crate) described: Vec<usize>,
+    described: Vec<usize>,
 }
 
 impl<'s, H: Host> Boxer<'s, H> {
