@@ -17,6 +17,7 @@ mod encode;
 
 use bytes::Bytes;
 
+use crate::ids::Seq;
 use crate::limits::Limits;
 use crate::message::{Frame, Message};
 
@@ -108,12 +109,21 @@ pub enum DecodeError {
     },
     /// The message code is not one this version knows.
     UnknownMessage(u64),
-    /// A tag (op, value kind, error kind, operator) is not one this version knows.
+    /// A tag (value kind, error kind, operator) is not one this version knows.
     UnknownTag {
-        /// What the tag was for, e.g. `"value"`, `"op"`.
+        /// What the tag was for, e.g. `"value"`, `"error kind"`.
         what: &'static str,
         /// The tag read.
         tag: u64,
+    },
+    /// A well-formed request for an op this version does not know. Not a broken stream: the
+    /// receiver answers request `seq` with `Failure(Unimplemented)` and goes on reading. (No
+    /// `Op` stands for it, so such a request cannot be encoded.)
+    UnknownOp {
+        /// The request's sequence number, to answer.
+        seq: Seq,
+        /// The op code read.
+        code: u64,
     },
     /// Containers nest deeper than the limit.
     TooDeep {
@@ -169,6 +179,9 @@ impl std::fmt::Display for DecodeError {
                 write!(f, "unknown message code {code} (a newer protocol version?)")
             }
             DecodeError::UnknownTag { what, tag } => write!(f, "unknown {what} code {tag}"),
+            DecodeError::UnknownOp { seq, code } => {
+                write!(f, "request {seq} asks for unknown op code {code}")
+            }
             DecodeError::TooDeep { max } => {
                 write!(f, "values nest deeper than the limit of {max} levels")
             }

@@ -24,6 +24,15 @@ fn nested_tuples(levels: usize) -> Vec<u8> {
     body
 }
 
+/// `Request(1, chain 2, Export(3), [op 32, [[...[nil]...]]])`: an unknown op whose one operand
+/// nests `levels` arrays deep.
+fn nested_unknown_op(levels: usize) -> Vec<u8> {
+    let mut body = spec("95 01 01 02 03 92 20");
+    body.extend(std::iter::repeat_n(0x91, levels));
+    body.push(0xc0);
+    body
+}
+
 /// `Reply(1, (item,) * n)`, `item` already encoded.
 fn reply_of(item: &[u8], n: u32) -> Vec<u8> {
     let mut body = spec("93 02 01 dd");
@@ -175,10 +184,33 @@ fn bad_input_table() {
             "unknown op",
             frame(spec("95 01 01 02 03 91 20")),
             limits,
-            Box::new(is(UnknownTag {
-                what: "op",
-                tag: 32,
+            Box::new(is(UnknownOp { seq: 1, code: 32 })),
+        ),
+        (
+            "unknown op, then trailing bytes",
+            frame(spec("95 01 01 02 03 91 20 c0")),
+            limits,
+            Box::new(is(TrailingBytes { extra: 1 })),
+        ),
+        (
+            "unknown op with a reserved marker among its operands",
+            frame(spec("95 01 01 02 03 92 20 c1")),
+            limits,
+            malformed_box(),
+        ),
+        (
+            "unknown op with operands nested too deep",
+            frame(nested_unknown_op(Limits::default().max_depth as usize + 1)),
+            limits,
+            Box::new(is(TooDeep {
+                max: Limits::default().max_depth,
             })),
+        ),
+        (
+            "unknown op cut short",
+            frame(spec("95 01 01 02 03 93 20 c0")),
+            limits,
+            Box::new(is(Truncated)),
         ),
         (
             "unknown value tag",
@@ -642,10 +674,14 @@ fn display_messages_are_human() {
         ),
         (
             DecodeError::UnknownTag {
-                what: "op",
+                what: "value",
                 tag: 40,
             },
-            "unknown op code 40",
+            "unknown value code 40",
+        ),
+        (
+            DecodeError::UnknownOp { seq: 7, code: 40 },
+            "request 7 asks for unknown op code 40",
         ),
         (
             DecodeError::TooDeep { max: 128 },
@@ -681,4 +717,20 @@ fn display_messages_are_human() {
     for (e, text) in cases {
         assert_eq!(e.to_string(), text);
     }
+}
+
+#[test]
+fn an_unknown_op_code_decodes_to_its_request_seq() {
+    // [Request, seq 300, chain 2, Export(3), [op 99, "operand", [1, {}]]]: a newer peer's op.
+    let body = spec("95 01 cd 01 2c 02 03 93 63 a7 6f 70 65 72 61 6e 64 92 01 80");
+    assert_eq!(
+        decode(&frame(body), &Limits::default()),
+        Err(DecodeError::UnknownOp { seq: 300, code: 99 })
+    );
+    // The first code past the last op this version knows, with no operands.
+    let body = spec("95 01 01 02 00 91 20");
+    assert_eq!(
+        decode(&frame(body), &Limits::default()),
+        Err(DecodeError::UnknownOp { seq: 1, code: 32 })
+    );
 }

@@ -3,100 +3,18 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures::task::AtomicWaker;
-use parking_lot::Mutex;
-use pynto_proto::{ChainId, Message, Op, Request, Seq, Target, Value};
+use pynto_proto::{ChainId, Message, Op, Request, Seq, Target};
 
-use crate::boxing::{Boxer, Incoming};
+use crate::calls::{Pending, Wake};
 use crate::chains::{self, ParkSlot, Woken};
 use crate::error::Error;
-use crate::host::Host;
-use crate::imports::RemoteRef;
-use crate::session::{Inner, Session};
-
-/// A reply: its value, and the references it carried.
-pub struct Answer<H: Host> {
-    /// The result value.
-    pub value: Value,
-    /// Resolves the references inside `value`.
-    pub incoming: Incoming<H>,
-}
-
-impl<H: Host> std::fmt::Debug for Answer<H> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Answer")
-            .field("value", &self.value)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<H: Host> Answer<H> {
-    /// The handle of the object the reply returned by reference, if it did.
-    pub fn remote(&self) -> Option<&RemoteRef> {
-        match &self.value {
-            Value::Ref(r) => self.incoming.import(r.oid),
-            _ => None,
-        }
-    }
-}
-
-/// How the caller is told its reply arrived.
-pub(crate) enum Wake {
-    /// A thread parked in its slot.
-    Slot(Arc<ParkSlot>),
-    /// An async task.
-    Task(AtomicWaker),
-    /// A host hook (e.g. an event fd an event loop watches). Runs on the reader thread: it must
-    /// be quick and must not touch the host's interpreter.
-    Hook(Box<dyn Fn() + Send + Sync>),
-}
-
-/// One outgoing call waiting for its reply.
-pub(crate) struct Pending<H: Host> {
-    result: Mutex<Option<Result<Answer<H>, Error>>>,
-    wake: Wake,
-}
-
-impl<H: Host> Pending<H> {
-    pub(crate) fn new(wake: Wake) -> Arc<Self> {
-        Arc::new(Pending {
-            result: Mutex::new(None),
-            wake,
-        })
-    }
-
-    /// Store the outcome and wake the caller; true if the caller is a blocking (parked) one.
-    pub(crate) fn complete(&self, result: Result<Answer<H>, Error>) -> bool {
-        *self.result.lock() = Some(result);
-        match &self.wake {
-            Wake::Slot(slot) => {
-                slot.wake();
-                true
-            }
-            Wake::Task(waker) => {
-                waker.wake();
-                false
-            }
-            Wake::Hook(hook) => {
-                hook();
-                false
-            }
-        }
-    }
-
-    fn take(&self) -> Option<Result<Answer<H>, Error>> {
-        self.result.lock().take()
-    }
-
-    fn is_done(&self) -> bool {
-        self.result.lock().is_some()
-    }
-}
+use crate::host::{Answer, Boxer, Host, Inner, Reply, Session};
+use crate::reader::{self, Event};
 
 /// Per-call options of a blocking call.
 #[derive(Default)]
@@ -124,12 +42,9 @@ impl<H: Host> Session<H> {
         let _chain_guard = chains::chain_table().enter(chain, &slot);
         let pending = Pending::new(Wake::Slot(Arc::clone(&slot)));
         let seq = inner.start(chain, target, op, boxer, &pending)?;
-        let timeout = options.timeout.unwrap_or(inner.core.config.call_timeout);
+        let timeout = options.timeout.unwrap_or(inner.config.call_timeout);
         let deadline = timeout.map(|t| Instant::now() + t);
-        inner.core.waiting.fetch_add(1, Ordering::Relaxed);
-        let outcome = self.wait(seq, &pending, &slot, deadline, options);
-        inner.core.waiting.fetch_sub(1, Ordering::Relaxed);
-        outcome
+        self.wait(seq, &pending, &slot, deadline, options)
     }
 
     /// Wait for the reply to `seq`: read the connection itself while nobody else does (no
@@ -139,13 +54,13 @@ impl<H: Host> Session<H> {
     fn wait(
         &self,
         seq: Seq,
-        pending: &Arc<Pending<H>>,
+        pending: &Arc<Pending<Reply<H>>>,
         slot: &Arc<ParkSlot>,
         deadline: Option<Instant>,
         options: &CallOptions<'_>,
     ) -> Result<Answer<H>, Error> {
         let inner = &self.inner;
-        let poll = inner.core.config.poll_interval;
+        let poll = inner.config.poll_interval;
         let my_chain = chains::current_chain();
         let mut read_some = false;
         let outcome = loop {
@@ -170,18 +85,17 @@ impl<H: Host> Session<H> {
                 Some(d) => d.min(Instant::now() + poll),
                 None => Instant::now() + poll,
             };
-            let reader = match &inner.core.interrupter {
-                Some(_) => inner.core.try_read(),
+            let reader = match inner.wire.interrupter() {
+                Some(interrupter) => inner.wire.try_read().map(|r| (r, interrupter)),
                 None => {
                     // This transport's reads cannot be interrupted: a read loop reads.
-                    inner.ensure_reader();
+                    reader::ensure_reader(inner);
                     None
                 }
             };
-            if let Some(mut reader) = reader {
+            if let Some((mut reader, interrupter)) = reader {
                 read_some = true;
                 slot.clear_wake();
-                let interrupter = inner.core.interrupter.as_ref().expect("checked above");
                 if !slot.begin_reading(interrupter) {
                     continue;
                 }
@@ -207,21 +121,21 @@ impl<H: Host> Session<H> {
                         continue;
                     }
                 }
-                let event = crate::reader::read_one(inner, &mut **reader);
+                let event = reader::read_one(inner, &mut **reader);
                 drop(reader);
-                if let crate::reader::Event::Request(work) = event {
+                if let Event::Request(work) = event {
                     if work.chain == my_chain {
-                        work.run(inner);
+                        reader::run(inner, work);
                     } else {
-                        work.spawn(inner);
+                        reader::spawn(inner, work);
                     }
                 }
                 continue;
             }
             // Someone else reads: park until our reply, a job, or a deadline.
-            inner.core.park(slot);
+            inner.wire.park(slot);
             let woken = slot.wait(Some(wake_at));
-            inner.core.unpark(slot);
+            inner.wire.unpark(slot);
             match woken {
                 Woken::Job(job) => job(),
                 Woken::Look => {}
@@ -238,7 +152,7 @@ impl<H: Host> Session<H> {
         };
         if read_some {
             // Whoever waits next reads next.
-            inner.core.hand_on_reading();
+            inner.wire.hand_on_reading();
         }
         outcome
     }
@@ -251,7 +165,7 @@ impl<H: Host> Session<H> {
         let chain = chains::current_chain();
         let started = self.inner.start(chain, target, op, boxer, &pending);
         // No thread waits for this reply: make sure someone reads it.
-        self.inner.ensure_reader();
+        reader::ensure_reader(&self.inner);
         match started {
             Ok(seq) => ReplyFuture {
                 inner: Arc::clone(&self.inner),
@@ -268,8 +182,9 @@ impl<H: Host> Session<H> {
         }
     }
 
-    /// Send `op` to `target` and call `hook` on the reader thread when the reply arrives; take it
-    /// with the returned [`ReplyHandle`]. For bindings that wait in their own event loop.
+    /// Send `op` to `target` and call `hook` when the reply arrives (on whichever thread reads
+    /// it, holding the reader: the hook must be quick); take the reply with the returned
+    /// [`ReplyHandle`]. For bindings that wait in their own event loop.
     pub fn request_with_hook(
         &self,
         target: Target,
@@ -281,7 +196,7 @@ impl<H: Host> Session<H> {
         let chain = chains::current_chain();
         let seq = self.inner.start(chain, target, op, boxer, &pending)?;
         // No thread waits for this reply: make sure someone reads it.
-        self.inner.ensure_reader();
+        reader::ensure_reader(&self.inner);
         Ok(ReplyHandle {
             inner: Arc::clone(&self.inner),
             seq,
@@ -311,29 +226,28 @@ impl<H: Host> Inner<H> {
         target: Target,
         op: Op,
         mut boxer: Boxer<'_, H>,
-        pending: &Arc<Pending<H>>,
+        pending: &Arc<Pending<Reply<H>>>,
     ) -> Result<Seq, Error> {
-        if self.core.is_closed() {
-            return Err(self.core.closed_error());
+        if self.wire.is_closed() {
+            return Err(self.wire.closed_error());
         }
-        let seq = self.core.next_seq();
         // Registered before writing, so the reply (or a nested request) can never miss it.
-        self.pending.lock().insert(seq, Arc::clone(pending));
+        let seq = self.calls.register(pending);
         let msg = Message::Request(Request {
             seq,
             chain,
             target,
             op,
         });
-        match self.core.send(&msg) {
+        match self.wire.send(&msg) {
             Ok(()) => {
                 boxer.finish(true);
-                self.core.requests_sent.fetch_add(1, Ordering::Relaxed);
+                self.calls.sent();
                 Ok(seq)
             }
             Err(e) => {
                 boxer.finish(false);
-                self.pending.lock().remove(&seq);
+                self.calls.unsent(seq);
                 Err(e)
             }
         }
@@ -342,8 +256,8 @@ impl<H: Host> Inner<H> {
     /// Stop waiting for `seq`: forget it and tell the peer. A reply that still comes is decoded
     /// and its references released.
     pub(crate) fn abandon(&self, seq: Seq) {
-        if self.pending.lock().remove(&seq).is_some() {
-            let _ = self.core.send(&Message::Cancel { seq });
+        if self.calls.abandon(seq) {
+            let _ = self.wire.send(&Message::Cancel { seq });
         }
     }
 }
@@ -358,7 +272,7 @@ enum FutureState {
 pub struct ReplyFuture<H: Host> {
     inner: Arc<Inner<H>>,
     seq: Seq,
-    pending: Arc<Pending<H>>,
+    pending: Arc<Pending<Reply<H>>>,
     state: FutureState,
 }
 
@@ -380,9 +294,7 @@ impl<H: Host> Future for ReplyFuture<H> {
             }
             FutureState::Waiting => {}
         }
-        if let Wake::Task(waker) = &this.pending.wake {
-            waker.register(cx.waker());
-        }
+        this.pending.register(cx.waker());
         match this.pending.take() {
             Some(result) => {
                 this.state = FutureState::Done;
@@ -405,7 +317,7 @@ impl<H: Host> Drop for ReplyFuture<H> {
 pub struct ReplyHandle<H: Host> {
     inner: Arc<Inner<H>>,
     seq: Seq,
-    pending: Arc<Pending<H>>,
+    pending: Arc<Pending<Reply<H>>>,
     taken: bool,
 }
 

@@ -19,11 +19,7 @@ use std::time::Instant;
 use parking_lot::{Condvar, Mutex};
 use pynto_proto::ChainId;
 
-use crate::pool;
-
-/// Work for a thread: serve one request. Type-erased so one process-wide table serves sessions
-/// of every host.
-pub(crate) type Job = Box<dyn FnOnce() + Send>;
+use crate::pool::{self, Job};
 
 /// Where one thread waits: for the reply it expects (a [`ParkSlot::wake`]) or for a request of its
 /// chain to run ([`ParkSlot::push`]).

@@ -15,7 +15,7 @@
 use std::fmt;
 use std::io;
 
-use pynto_proto::{ErrorKind, Failure, PROTOCOL_VERSION};
+use pynto_proto::{ErrorKind, Failure, Message, PROTOCOL_VERSION};
 use pynto_transport::TransportError;
 
 /// How the reason of a Goodbye that refuses a token begins.
@@ -132,6 +132,25 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// The error of a write that failed on the transport.
+pub(crate) fn transport_error(e: TransportError) -> Error {
+    Error::transport("the transport failed", &e)
+}
+
+/// A message's name, for errors.
+pub(crate) fn message_name(msg: &Message) -> &'static str {
+    match msg {
+        Message::Hello(_) => "Hello",
+        Message::Request(_) => "Request",
+        Message::Reply { .. } => "Reply",
+        Message::Failure { .. } => "Failure",
+        Message::Release(_) => "Release",
+        Message::Cancel { .. } => "Cancel",
+        Message::Finish { .. } => "Finish",
+        Message::Goodbye { .. } => "Goodbye",
+    }
+}
 
 #[cfg(test)]
 mod tests {

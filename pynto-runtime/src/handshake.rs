@@ -12,9 +12,17 @@ use pynto_proto::{decode, encode, Hello, Message, IMPLEMENTATION, PROTOCOL_VERSI
 use pynto_transport::{FrameReader, FrameWriter, TransportError};
 
 use crate::config::Config;
-use crate::error::{Error, AUTHENTICATION_FAILED, VERSION_MISMATCH};
+use crate::error::{message_name, transport_error, Error, AUTHENTICATION_FAILED, VERSION_MISMATCH};
 use crate::housekeeper::{self, Shutter};
-use crate::session::{message_name, transport_error, Role};
+
+/// Which end of the connection this side is; it decides the order of the Hello exchange.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// This side connected: it sends Hello (with its token) first, then reads the peer's.
+    Connector,
+    /// This side accepted: it reads the peer's Hello, checks version and token, then answers.
+    Acceptor,
+}
 
 /// Exchange Hello over `reader` and `writer`; the peer's Hello, or why the session cannot open.
 /// On failure the transport is shut.

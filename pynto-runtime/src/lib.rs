@@ -40,10 +40,11 @@
 //! assert_eq!(sum.value, Value::Int(5));
 //! ```
 
-mod boxing;
 mod call;
+mod calls;
 mod chains;
 mod config;
+mod dispatch;
 mod error;
 mod exports;
 mod handshake;
@@ -56,17 +57,18 @@ mod pool;
 mod reader;
 mod remote;
 mod session;
+mod wire;
 
-pub use boxing::{Boxer, Incoming};
-pub use call::{Answer, CallOptions, ReplyFuture, ReplyHandle};
+pub use call::{CallOptions, ReplyFuture, ReplyHandle};
 pub use config::Config;
 pub use error::Error;
-pub use host::Host;
+pub use handshake::Role;
+pub use host::{Answer, Boxer, Host, Incoming, Session};
 pub use imports::{ImportEntry, RemoteRef};
 pub use liveness::MIN_FRAME_RATE;
 pub use pool::{max_workers, set_max_workers, spawn, worker_count, DEFAULT_MAX_WORKERS};
 pub use remote::Remote;
-pub use session::{Role, Session, Stats};
+pub use session::Stats;
 
 /// Chains with a thread waiting on them in this process (for tests and diagnostics).
 pub fn waiting_chains() -> usize {

@@ -8,10 +8,8 @@ use std::sync::Arc;
 
 use pynto_proto::{Args, ErrorKind, Failure, Op, TypeDesc, Value};
 
-use crate::boxing::{Boxer, Incoming};
-use crate::host::Host;
+use crate::host::{Boxer, Host, Incoming, Session};
 use crate::remote::Remote;
-use crate::session::Session;
 
 /// The host of Rust objects. Stateless; one per process is enough.
 #[derive(Default)]

@@ -15,7 +15,9 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::chains::Job;
+/// Work for a pool thread (or a thread waiting on a chain): serve one request, run a read loop
+/// or a chore. Type-erased so one pool serves sessions of every host.
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
 
 /// Workers kept alive when idle.
 const CORE_WORKERS: usize = 2;
@@ -64,7 +66,7 @@ impl Drop for Permit {
 }
 
 /// Run a chore (a write, a close, a read loop) on a pool thread. Never refused.
-pub(crate) fn spawn_chore(job: Box<dyn FnOnce() + Send>) {
+pub(crate) fn spawn_chore(job: Job) {
     spawn(job)
 }
 

@@ -15,55 +15,54 @@
 //!
 //! The reader is never held while host code runs, so one busy thread (for Python: one holding
 //! the GIL) never stalls the connection: past the grace period another thread reads.
+//!
+//! A request whose op this side does not know (a newer peer's) is answered `Failure`
+//! (`Unimplemented`) right here, and the connection goes on.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use pynto_proto::{
-    decode, ChainId, ErrorKind, Failure, Message, Oid, Op, Request, Seq, Target, Value, ROOT_OID,
+    decode, DecodeError, ErrorKind, Failure, Message, Oid, Op, Request, Seq, Target, Value,
+    ROOT_OID,
 };
 use pynto_transport::{FrameReader, TransportError};
 
-use crate::boxing::{Boxer, Incoming};
-use crate::call::Answer;
 use crate::chains;
-use crate::error::Error;
-use crate::host::Host;
+use crate::dispatch;
+use crate::error::{message_name, Error};
+use crate::host::{Answer, Boxer, Host, Incoming, Inner, Session, Work};
 use crate::pool;
-use crate::session::{message_name, Inner, Session};
 
-/// A request that arrived for no waiting thread: whoever read it runs it or hands it on.
-pub(crate) struct Work<H: Host> {
-    seq: Seq,
-    pub(crate) chain: ChainId,
-    object: H::Object,
-    op: Op,
-    incoming: Incoming<H>,
-    /// Counts it against the process's bound on requests served at once (`None` for a
-    /// callback of a waiting call, which runs on the waiting thread).
-    permit: Option<pool::Permit>,
+/// Serve `work` on this thread, as part of its chain.
+pub(crate) fn run<H: Host>(inner: &Arc<Inner<H>>, work: Work<H>) {
+    let dispatch::Work {
+        seq,
+        chain,
+        object,
+        op,
+        incoming,
+        permit,
+    } = work;
+    chains::with_chain(chain, || serve(inner, seq, object, op, incoming));
+    drop(permit);
 }
 
-impl<H: Host> Work<H> {
-    /// Serve it on this thread, as part of its chain.
-    pub(crate) fn run(self, inner: &Arc<Inner<H>>) {
-        let Work {
-            seq,
-            chain,
-            object,
-            op,
-            incoming,
-            permit,
-        } = self;
-        chains::with_chain(chain, || serve(inner, seq, object, op, incoming));
-        drop(permit);
-    }
+/// Serve `work` on a pool thread.
+pub(crate) fn spawn<H: Host>(inner: &Arc<Inner<H>>, work: Work<H>) {
+    let inner = Arc::clone(inner);
+    pool::spawn(Box::new(move || run(&inner, work)));
+}
 
-    /// Serve it on a pool thread.
-    pub(crate) fn spawn(self, inner: &Arc<Inner<H>>) {
-        let inner = Arc::clone(inner);
-        pool::spawn(Box::new(move || self.run(&inner)));
+/// Start a read loop unless someone reads or one is about to.
+pub(crate) fn ensure_reader<H: Host>(inner: &Arc<Inner<H>>) {
+    let wire = &inner.wire;
+    if wire.is_closed() || wire.is_read() || !wire.claim_loop() {
+        return;
     }
+    let session = Session {
+        inner: Arc::clone(inner),
+    };
+    pool::spawn(Box::new(move || read_loop(session)));
 }
 
 /// What reading one frame left to do.
@@ -80,11 +79,11 @@ pub(crate) enum Event<H: Host> {
 
 /// Read and handle one frame with the reader held, then let go of it.
 pub(crate) fn read_one<H: Host>(inner: &Arc<Inner<H>>, reader: &mut dyn FrameReader) -> Event<H> {
-    let limits = inner.core.config.limits;
+    let limits = inner.config.limits;
     let received = reader.recv();
     if !matches!(received, Ok(Some(_))) {
         // Our own failed write shut the transport: that is why it ended.
-        if let Some(why) = inner.core.broken() {
+        if let Some(why) = inner.wire.broken() {
             return closed(inner, (Error::ConnectionClosed(why), None));
         }
     }
@@ -99,7 +98,7 @@ pub(crate) fn read_one<H: Host>(inner: &Arc<Inner<H>>, reader: &mut dyn FrameRea
                 ),
             )
         }
-        Err(TransportError::Io(e)) if inner.core.is_closed() => {
+        Err(TransportError::Io(e)) if inner.wire.is_closed() => {
             return closed(
                 inner,
                 (Error::ConnectionClosed(format!("closed: {e}")), None),
@@ -110,13 +109,23 @@ pub(crate) fn read_one<H: Host>(inner: &Arc<Inner<H>>, reader: &mut dyn FrameRea
         }
         Err(e) => return closed(inner, protocol(format!("the peer sent a bad frame: {e}"))),
     };
-    inner.core.heard_now();
+    inner.liveness.heard_now();
     let decoded = decode(&frame, &limits);
     // The message's bulk values now hold the only handles on their buffers, so a binding can
     // give their pages back as it copies them out (`pynto_transport::drain_into`).
     drop(frame);
     let msg = match decoded {
         Ok(msg) => msg,
+        Err(DecodeError::UnknownOp { seq, code }) => {
+            let failure = Failure::new(
+                ErrorKind::Unimplemented,
+                "pynto.Unimplemented",
+                format!(
+                    "op code {code} is not implemented by this peer (a newer protocol version?)"
+                ),
+            );
+            return reply(inner, seq, Err(failure));
+        }
         Err(e) => {
             return closed(
                 inner,
@@ -140,12 +149,12 @@ fn closed<H: Host>(inner: &Arc<Inner<H>>, reason: (Error, Option<String>)) -> Ev
 /// on), or when the session closes.
 pub(crate) fn read_loop<H: Host>(session: Session<H>) {
     let inner = &session.inner;
-    inner.core.loop_pending.store(false, Ordering::Release);
+    inner.wire.loop_begun();
     loop {
-        if inner.core.is_closed() {
+        if inner.wire.is_closed() {
             return;
         }
-        let event = match inner.core.try_read() {
+        let event = match inner.wire.try_read() {
             Some(mut reader) => read_one(inner, &mut **reader),
             None => return,
         };
@@ -153,11 +162,11 @@ pub(crate) fn read_loop<H: Host>(session: Session<H>) {
             Event::Handled => {}
             Event::Replied { to_waiter } => {
                 if to_waiter {
-                    inner.core.hand_on_reading();
+                    inner.wire.hand_on_reading();
                     return;
                 }
             }
-            Event::Request(work) => work.run(inner),
+            Event::Request(work) => run(inner, work),
             Event::Closed => return,
         }
     }
@@ -188,10 +197,7 @@ fn handle<H: Host>(inner: &Arc<Inner<H>>, msg: Message) -> Result<Event<H>, Viol
         }
         Message::Release(pairs) => release(inner, &pairs).map(|()| Event::Handled),
         Message::Cancel { seq } => {
-            inner.core.cancels_received.fetch_add(1, Ordering::Relaxed);
-            if let Some(flag) = inner.serving.lock().get(&seq) {
-                flag.store(true, Ordering::Release);
-            }
+            inner.dispatch.cancel(seq);
             Ok(Event::Handled)
         }
         Message::Finish { .. } => Ok(Event::Handled),
@@ -214,12 +220,11 @@ fn handle<H: Host>(inner: &Arc<Inner<H>>, msg: Message) -> Result<Event<H>, Viol
 fn deliver<H: Host>(inner: &Inner<H>, seq: Seq, result: Result<Answer<H>, Error>) -> bool {
     if seq == 0 {
         // The housekeeper's liveness ping: hearing it was the point.
-        inner.core.ping_outstanding.store(false, Ordering::Release);
+        inner.liveness.pong();
         return false;
     }
-    let pending = inner.pending.lock().remove(&seq);
     // Nobody waits any more (timed out, cancelled): dropping `result` releases its references.
-    pending.is_some_and(|pending| pending.complete(result))
+    inner.calls.deliver(seq, result)
 }
 
 fn release<H: Host>(inner: &Inner<H>, pairs: &[(Oid, u64)]) -> Result<(), Violation> {
@@ -250,12 +255,12 @@ fn resolve<'v, H: Host>(
         collect(value, &mut pending_refs, &mut returned);
     }
     if !pending_refs.is_empty() {
-        let mut imports = inner.core.imports.lock();
+        let mut imports = inner.imports.lock();
         for r in pending_refs {
             if let Some(desc) = &r.desc {
                 imports.add_type(r.type_id, (**desc).clone());
             }
-            let handle = imports.receive(r.oid, r.type_id, &inner.core.sink);
+            let handle = imports.receive(r.oid, r.type_id, &inner.sink);
             if !incoming.imports.iter().any(|h| h.oid() == r.oid) {
                 incoming.imports.push(handle);
             }
@@ -372,23 +377,15 @@ fn accept_request<H: Host>(inner: &Arc<Inner<H>>, request: Request) -> Event<H> 
         );
         return reply(inner, seq, Err(failure));
     };
-    {
-        let mut serving = inner.serving.lock();
-        if serving.len() >= inner.core.config.limits.max_in_flight as usize {
-            drop(serving);
-            let failure = Failure::new(
-                ErrorKind::Overloaded,
-                "pynto.Overloaded",
-                format!(
-                    "more than {} requests in flight",
-                    inner.core.config.limits.max_in_flight
-                ),
-            );
-            return reply(inner, seq, Err(failure));
-        }
-        serving.insert(seq, Arc::new(AtomicBool::new(false)));
+    if let Err(max) = inner.dispatch.begin(seq) {
+        let failure = Failure::new(
+            ErrorKind::Overloaded,
+            "pynto.Overloaded",
+            format!("more than {max} requests in flight"),
+        );
+        return reply(inner, seq, Err(failure));
     }
-    let mut work = Work {
+    let mut work = dispatch::Work {
         seq,
         chain,
         object,
@@ -399,7 +396,7 @@ fn accept_request<H: Host>(inner: &Arc<Inner<H>>, request: Request) -> Event<H> 
     if !chains::chain_table().has_waiter(chain) {
         // Not a callback of one of our calls: it needs a thread of its own, within the bound.
         let Some(permit) = pool::Permit::try_new() else {
-            inner.serving.lock().remove(&seq);
+            inner.dispatch.withdraw(seq);
             let failure = Failure::new(
                 ErrorKind::Overloaded,
                 "pynto.Overloaded",
@@ -412,15 +409,14 @@ fn accept_request<H: Host>(inner: &Arc<Inner<H>>, request: Request) -> Event<H> 
         };
         work.permit = Some(permit);
         // It waits if this side is not serving yet.
-        if let Some(held) = inner.held.lock().as_mut() {
-            held.push(work);
-            return Event::Handled;
-        }
-        return Event::Request(work);
+        return match inner.dispatch.hold(work) {
+            Ok(()) => Event::Handled,
+            Err(work) => Event::Request(work),
+        };
     }
     // A thread of this process waits on the request's chain: it runs there.
     let inner_for_job = Arc::clone(inner);
-    let job: chains::Job = Box::new(move || work.run(&inner_for_job));
+    let job: pool::Job = Box::new(move || run(&inner_for_job, work));
     if let Err(job) = chains::chain_table().route(chain, job) {
         // The waiter left in between: run it like any other.
         pool::spawn(job);
@@ -444,13 +440,12 @@ fn serve<H: Host>(
         .host
         .perform(&session, &target, op, &incoming, &mut boxer);
     drop(incoming);
-    inner.serving.lock().remove(&seq);
-    inner.core.requests_served.fetch_add(1, Ordering::Relaxed);
+    inner.dispatch.end(seq);
     let msg = match result {
         Ok(value) => Message::Reply { seq, value },
         Err(failure) => Message::Failure { seq, failure },
     };
-    let written = inner.core.send(&msg);
+    let written = inner.wire.send(&msg);
     let too_big = matches!(written, Err(Error::Overloaded(_)));
     boxer.finish(written.is_ok());
     if too_big {
@@ -459,7 +454,7 @@ fn serve<H: Host>(
             "pynto.Overloaded",
             "the reply is larger than the caller accepts",
         );
-        let _ = inner.core.send(&Message::Failure { seq, failure });
+        let _ = inner.wire.send(&Message::Failure { seq, failure });
     }
 }
 
@@ -470,6 +465,6 @@ fn reply<H: Host>(inner: &Inner<H>, seq: Seq, result: Result<Value, Failure>) ->
         Err(failure) => Message::Failure { seq, failure },
     };
     // A failed write means the connection is going down; the next read reports it.
-    let _ = inner.core.send(&msg);
+    let _ = inner.wire.send(&msg);
     Event::Handled
 }

@@ -3,12 +3,10 @@
 
 use pynto_proto::{Args, Op, Target, Value};
 
-use crate::boxing::Boxer;
-use crate::call::{Answer, CallOptions};
+use crate::call::CallOptions;
 use crate::error::Error;
-use crate::host::Host;
+use crate::host::{Answer, Boxer, Host, Session};
 use crate::imports::RemoteRef;
-use crate::session::Session;
 
 /// One of the peer's objects, reached through a session. Dropping the last handle releases it.
 pub struct Remote<H: Host> {

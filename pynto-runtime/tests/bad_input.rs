@@ -1,6 +1,7 @@
 //! Bad input from a peer speaking the protocol by hand: every protocol violation closes the
 //! session with `Error::Protocol` and a Goodbye saying why, while refusals of single requests
-//! (unknown objects, limits) fail only that request and leave the connection usable.
+//! (unknown objects, unknown ops, limits) fail only that request and leave the connection
+//! usable.
 
 mod common;
 
@@ -130,15 +131,29 @@ fn a_request_for_an_unknown_oid_fails_with_no_such_object_and_the_connection_sta
 }
 
 #[test]
-fn an_unknown_op_code_is_a_protocol_error() {
+fn an_unknown_op_code_fails_with_unimplemented_and_the_connection_stays() {
     let (session, mut peer) = accept_raw(gated_service(Gate::new()), Config::default());
-    // [Request, seq 1, chain 17, target 0, [op 99]]
-    peer.send_body(&[0x95, 0x01, 0x01, 0x11, 0x00, 0x91, 0x63]);
-    assert_protocol_close(
-        &session,
-        &peer,
-        "the peer sent a malformed message: unknown op code 99",
-    );
+    // [Request, seq 1, chain 17, target 0, [op 99, "operand", [1, {}]]]: a newer peer's op.
+    peer.send_body(&[
+        0x95, 0x01, 0x01, 0x11, 0x00, 0x93, 0x63, 0xa7, b'o', b'p', b'e', b'r', b'a', b'n', b'd',
+        0x92, 0x01, 0x80,
+    ]);
+    let (kind, message) = expect_failure(&peer, 1);
+    assert_eq!(kind, ErrorKind::Unimplemented);
+    assert!(message.contains("op code 99"), "{message}");
+    // The next call on the same connection is served as usual.
+    peer.send(&request(
+        2,
+        0,
+        Op::CallMethod(
+            "add".into(),
+            Args::positional(vec![Value::Int(2), Value::Int(3)]),
+        ),
+    ));
+    assert_eq!(expect_reply(&peer, 2), Value::Int(5));
+    assert_usable(&mut peer, 3);
+    assert!(!session.is_closed());
+    assert_eq!(session.stats().requests_served, 2);
 }
 
 #[test]

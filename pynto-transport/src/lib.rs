@@ -144,7 +144,8 @@ pub trait FrameWriter: Send {
     }
 }
 
-/// A connected transport, before it is split between the reader thread and the writers.
+/// A connected transport, before it is split into its reading half (held by whichever thread
+/// reads the connection) and its writing half (shared by the threads that write).
 pub trait Transport: Send {
     /// Split into the reading and writing halves.
     fn split(self: Box<Self>) -> (Box<dyn FrameReader>, Box<dyn FrameWriter>);

@@ -5,6 +5,7 @@
 mod bench;
 mod deps;
 mod docs;
+mod imports_graph;
 mod json;
 mod layout;
 mod soak;
@@ -22,7 +23,7 @@ usage: cargo xtask <command>
 
 commands:
   test-all           fmt check, clippy, tests, tidy, then the Python tests (if pynto-py/pyproject.toml exists)
-  tidy               module docs, dependency rules, protocol-doc coverage, file lengths, code map
+  tidy               module docs, dependency rules, protocol-doc coverage, file lengths, code map, import cycles
   fuzz [--target NAME] [--seconds N]
                      run a cargo-fuzz target for N seconds (default 60): `decode` (pynto-proto's
                      decoder, the default) or `session` (a live pynto-runtime session fed frames)

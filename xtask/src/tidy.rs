@@ -1,10 +1,16 @@
 //! `cargo xtask tidy`: repository hygiene checks (module docs, dependency rules, protocol doc,
-//! file lengths and the ARCHITECTURE.md code map; the last two are in `layout.rs`).
+//! file lengths and the ARCHITECTURE.md code map, in `layout.rs`; import cycles between a
+//! crate's files, in `imports_graph.rs`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::{deps, json, layout, variants};
+use crate::{deps, imports_graph, json, layout, variants};
+
+/// Crates whose files must import each other without cycles (`imports_graph.rs`), and crates
+/// whose cycles are only reported for now.
+pub const ACYCLIC_CRATES: &[&str] = &["pynto-runtime"];
+pub const ACYCLIC_REPORTED: &[&str] = &["pynto-py"];
 
 /// The crate directories whose `.rs` files must start with a `//!` line.
 pub const CRATE_DIRS: &[&str] = &[
@@ -50,7 +56,42 @@ pub fn run(root: &Path, cargo: &str) -> Report {
     check_dependencies(root, cargo, &mut report.problems);
     check_protocol_doc(root, &mut report.problems);
     check_layout(root, &mut report);
+    for krate in ACYCLIC_CRATES {
+        check_imports(root, krate, &mut report.problems);
+    }
+    for krate in ACYCLIC_REPORTED {
+        check_imports(root, krate, &mut report.notes);
+    }
     report
+}
+
+/// The files of `krate/src` import each other without cycles; each cycle goes to `out`.
+fn check_imports(root: &Path, krate: &str, out: &mut Vec<Problem>) {
+    let src = root.join(krate).join("src");
+    let mut paths = Vec::new();
+    if let Err(e) = collect_rs_files(&src, &mut paths) {
+        out.push(Problem {
+            file: format!("{krate}/src"),
+            reason: format!("cannot walk: {e}"),
+        });
+        return;
+    }
+    let mut files = Vec::new();
+    for path in paths {
+        match fs::read_to_string(&path) {
+            Ok(text) => files.push((rel(&src, &path).replace('\\', "/"), text)),
+            Err(e) => out.push(Problem {
+                file: rel(root, &path),
+                reason: format!("cannot read: {e}"),
+            }),
+        }
+    }
+    for reason in imports_graph::describe_cycles(&imports_graph::graph(&files)) {
+        out.push(Problem {
+            file: format!("{krate}/src"),
+            reason,
+        });
+    }
 }
 
 /// File lengths and the code map, over every `.rs` and `.py` file of the crate directories.

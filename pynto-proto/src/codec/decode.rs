@@ -109,7 +109,7 @@ impl<'a> Reader<'a> {
         // Returned as is (not through `?`) so the message is built straight in the return slot.
         let result = self.message();
         let extra = self.remaining();
-        if result.is_ok() && extra != 0 {
+        if matches!(result, Ok(_) | Err(DecodeError::UnknownOp { .. })) && extra != 0 {
             return Err(DecodeError::TrailingBytes { extra });
         }
         result
@@ -158,7 +158,10 @@ impl<'a> Reader<'a> {
                 let seq = self.u64("seq")?;
                 let chain = self.u64("chain")?;
                 let target = self.target()?;
-                let op = self.op()?;
+                let op = match self.op()? {
+                    Ok(op) => op,
+                    Err(code) => return Err(DecodeError::UnknownOp { seq, code }),
+                };
                 Message::Request(Request {
                     seq,
                     chain,
@@ -253,7 +256,10 @@ impl<'a> Reader<'a> {
 
     // ----- ops -------------------------------------------------------------------------------
 
-    fn op(&mut self) -> Result<Op> {
+    /// An op, or the code of one this version does not know (its operands passed over, each
+    /// a well-formed value within the depth limit, and charged a byte per byte though nothing
+    /// is kept), so the request can still be answered.
+    fn op(&mut self) -> Result<std::result::Result<Op, u64>> {
         let n = self.array("an op")?;
         if n == 0 {
             return Err(malformed("an op is an empty array"));
@@ -261,7 +267,11 @@ impl<'a> Reader<'a> {
         let code = self.code("the op code")?;
         let operands = match code {
             c if c > u64::from(OP_AEXIT) => {
-                return Err(DecodeError::UnknownTag { what: "op", tag: c })
+                for _ in 1..n {
+                    let skipped = self.skip_value(self.max_depth)?.len();
+                    self.budget.charge_n(skipped, 1)?;
+                }
+                return Ok(Err(c));
             }
             c => match c as u8 {
                 OP_GET_ATTR | OP_DEL_ATTR | OP_FORMAT | OP_NEXT | OP_GET_ITEM | OP_DEL_ITEM
@@ -277,7 +287,7 @@ impl<'a> Reader<'a> {
                 n - 1
             )));
         }
-        Ok(match code as u8 {
+        Ok(Ok(match code as u8 {
             OP_GET_ROOT => Op::GetRoot,
             OP_PING => Op::Ping,
             OP_GET_ATTR => Op::GetAttr(self.string("the attribute name")?),
@@ -362,7 +372,7 @@ impl<'a> Reader<'a> {
                 let (t, v, tb) = self.exc_triple()?;
                 Op::AExit(t, v, tb)
             }
-        })
+        }))
     }
 
     fn exc_triple(&mut self) -> Result<(Value, Value, Value)> {

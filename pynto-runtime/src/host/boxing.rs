@@ -1,14 +1,39 @@
-//! Boxing state around one message: the references an incoming message resolved to, and the
-//! exports and keep-alives of an outgoing one.
+//! Boxing state around one message: the references an incoming message resolved to (and a
+//! reply with them, [`Answer`]), and the exports and keep-alives of an outgoing one.
 
 use std::sync::Arc;
 
 use pynto_proto::{ObjRef, Oid, TypeDesc, Value};
 
+use super::{Host, Inner};
 use crate::exports::ExportError;
-use crate::host::Host;
 use crate::imports::RemoteRef;
-use crate::session::Inner;
+
+/// A reply: its value, and the references it carried.
+pub struct Answer<H: Host> {
+    /// The result value.
+    pub value: Value,
+    /// Resolves the references inside `value`.
+    pub incoming: Incoming<H>,
+}
+
+impl<H: Host> std::fmt::Debug for Answer<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answer")
+            .field("value", &self.value)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H: Host> Answer<H> {
+    /// The handle of the object the reply returned by reference, if it did.
+    pub fn remote(&self) -> Option<&RemoteRef> {
+        match &self.value {
+            Value::Ref(r) => self.incoming.import(r.oid),
+            _ => None,
+        }
+    }
+}
 
 /// The references one incoming message carried, resolved by the reader in wire order.
 pub struct Incoming<H: Host> {
@@ -45,13 +70,13 @@ impl<H: Host> Incoming<H> {
 /// Builds the values of one outgoing message: exports local objects, and keeps returned proxies
 /// alive until the message is written so a release can never overtake it.
 pub struct Boxer<'s, H: Host> {
-    pub(crate) inner: &'s Inner<H>,
+    inner: &'s Inner<H>,
     /// Oids whose `sent` count this message raised; undone if the message is never sent.
-    pub(crate) exported: Vec<Oid>,
+    exported: Vec<Oid>,
     /// Proxies this message returns to their owner.
-    pub(crate) keep: Vec<RemoteRef>,
+    keep: Vec<RemoteRef>,
     /// Types whose description this message carries.
-    pub(crate) described: Vec<usize>,
+    described: Vec<usize>,
 }
 
 impl<'s, H: Host> Boxer<'s, H> {
@@ -73,7 +98,7 @@ impl<'s, H: Host> Boxer<'s, H> {
         describe: impl FnOnce() -> TypeDesc,
     ) -> Result<Value, pynto_proto::Failure> {
         let identity = self.inner.host.identity(object);
-        let max = self.inner.core.config.limits.max_objects;
+        let max = self.inner.config.limits.max_objects;
         let mut exports = self.inner.exports.lock();
         let oid = match exports.export(object, identity, max) {
             Ok(oid) => oid,
@@ -100,7 +125,7 @@ impl<'s, H: Host> Boxer<'s, H> {
     /// Box a proxy of the peer's object as that object coming home, if the proxy belongs to
     /// this session; `None` if it belongs to another connection (box it by reference instead).
     pub fn returned(&mut self, remote: &RemoteRef) -> Option<Value> {
-        if !self.inner.core.owns(remote) {
+        if !self.inner.owns(remote) {
             return None;
         }
         self.keep.push(Arc::clone(remote));
