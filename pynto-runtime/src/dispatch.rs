@@ -96,6 +96,11 @@ impl<W> Dispatch<W> {
         }
     }
 
+    /// True until [`Dispatch::start_serving`] when requests are held.
+    pub(crate) fn holding(&self) -> bool {
+        self.held.lock().is_some()
+    }
+
     /// Serve from now on: the requests held so far, to run. Idempotent.
     pub(crate) fn start_serving(&self) -> Vec<W> {
         self.held.lock().take().unwrap_or_default()

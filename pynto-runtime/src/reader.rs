@@ -393,7 +393,13 @@ fn accept_request<H: Host>(inner: &Arc<Inner<H>>, request: Request) -> Event<H> 
         incoming,
         permit: None,
     };
-    if !chains::chain_table().has_waiter(chain) {
+    // A request on the chain of a thread of this process that waits for a reply is a callback:
+    // it runs on that thread. Before this side serves, only a waiter on this session's own calls
+    // counts (say `on_connect` calling the peer, which calls back): a thread waiting on another
+    // session (a client of this very process) must not be served before `on_connect` ran.
+    let callback = chains::chain_table().has_waiter(chain)
+        && (!inner.dispatch.holding() || inner.calls.calls_wait());
+    if !callback {
         // Not a callback of one of our calls: it needs a thread of its own, within the bound.
         let Some(permit) = pool::Permit::try_new() else {
             inner.dispatch.withdraw(seq);
