@@ -173,11 +173,11 @@ fn bad_input_table() {
         ),
         (
             "unknown op",
-            frame(spec("95 01 01 02 03 91 20")),
+            frame(spec("95 01 01 02 03 91 21")),
             limits,
             Box::new(is(UnknownTag {
                 what: "op",
-                tag: 32,
+                tag: 33,
             })),
         ),
         (

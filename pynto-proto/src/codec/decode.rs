@@ -260,7 +260,7 @@ impl<'a> Reader<'a> {
         }
         let code = self.code("the op code")?;
         let operands = match code {
-            c if c > u64::from(OP_AEXIT) => {
+            c if c > u64::from(OP_PICKLE_BUFFERS) => {
                 return Err(DecodeError::UnknownTag { what: "op", tag: c })
             }
             c => match c as u8 {
@@ -354,6 +354,7 @@ impl<'a> Reader<'a> {
                 Op::IsInstance(module, self.string("the class qualname")?)
             }
             OP_PICKLE => Op::Pickle,
+            OP_PICKLE_BUFFERS => Op::PickleBuffers,
             OP_AWAIT => Op::Await,
             OP_AITER => Op::AIter,
             OP_ANEXT => Op::ANext,
