@@ -94,6 +94,7 @@ pub(crate) mod code {
     pub const OP_ANEXT: u8 = 29;
     pub const OP_AENTER: u8 = 30;
     pub const OP_AEXIT: u8 = 31;
+    pub const OP_PICKLE_BUFFERS: u8 = 32;
 }
 
 /// Why a frame could not be decoded. Every malformed input maps to one of these; decoding never

@@ -93,6 +93,11 @@ pub enum Op {
     AEnter,
     /// `await target.__aexit__(type, value, traceback)`.
     AExit(Value, Value, Value),
+    /// A pickled copy of the target whose large buffers travel beside the pickle (pickle
+    /// protocol 5, out of band), if the owner allows pickling: replies
+    /// `Tuple([Bytes(pickle), buffer...])`, each buffer `ByteArray` (writable) or `Bytes`
+    /// (read-only), in the order the pickle's `NEXT_BUFFER` opcodes take them.
+    PickleBuffers,
 }
 
 /// Rich comparison operators.

@@ -24,10 +24,10 @@ fn nested_tuples(levels: usize) -> Vec<u8> {
     body
 }
 
-/// `Request(1, chain 2, Export(3), [op 32, [[...[nil]...]]])`: an unknown op whose one operand
+/// `Request(1, chain 2, Export(3), [op 33, [[...[nil]...]]])`: an unknown op whose one operand
 /// nests `levels` arrays deep.
 fn nested_unknown_op(levels: usize) -> Vec<u8> {
-    let mut body = spec("95 01 01 02 03 92 20");
+    let mut body = spec("95 01 01 02 03 92 21");
     body.extend(std::iter::repeat_n(0x91, levels));
     body.push(0xc0);
     body
@@ -182,19 +182,19 @@ fn bad_input_table() {
         ),
         (
             "unknown op",
-            frame(spec("95 01 01 02 03 91 20")),
+            frame(spec("95 01 01 02 03 91 21")),
             limits,
-            Box::new(is(UnknownOp { seq: 1, code: 32 })),
+            Box::new(is(UnknownOp { seq: 1, code: 33 })),
         ),
         (
             "unknown op, then trailing bytes",
-            frame(spec("95 01 01 02 03 91 20 c0")),
+            frame(spec("95 01 01 02 03 91 21 c0")),
             limits,
             Box::new(is(TrailingBytes { extra: 1 })),
         ),
         (
             "unknown op with a reserved marker among its operands",
-            frame(spec("95 01 01 02 03 92 20 c1")),
+            frame(spec("95 01 01 02 03 92 21 c1")),
             limits,
             malformed_box(),
         ),
@@ -208,7 +208,7 @@ fn bad_input_table() {
         ),
         (
             "unknown op cut short",
-            frame(spec("95 01 01 02 03 93 20 c0")),
+            frame(spec("95 01 01 02 03 93 21 c0")),
             limits,
             Box::new(is(Truncated)),
         ),
@@ -728,9 +728,9 @@ fn an_unknown_op_code_decodes_to_its_request_seq() {
         Err(DecodeError::UnknownOp { seq: 300, code: 99 })
     );
     // The first code past the last op this version knows, with no operands.
-    let body = spec("95 01 01 02 00 91 20");
+    let body = spec("95 01 01 02 00 91 21");
     assert_eq!(
         decode(&frame(body), &Limits::default()),
-        Err(DecodeError::UnknownOp { seq: 1, code: 32 })
+        Err(DecodeError::UnknownOp { seq: 1, code: 33 })
     );
 }

@@ -303,6 +303,7 @@ fn ops() {
             },
             "94 1f c0 c0 c0",
         ),
+        (Op::PickleBuffers, "91 20"),
     ];
     for (op, hex) in cases {
         golden(&request(op), &spec(&format!("{REQUEST} {hex}")), &[]);

@@ -157,6 +157,7 @@ fn op() -> impl Strategy<Value = Op> {
             (value(), value(), value()).prop_map(|(t, v, tb)| Op::Exit(t, v, tb)),
             (name(), name()).prop_map(|(m, q)| Op::IsInstance(m, q)),
             Just(Op::Pickle),
+            Just(Op::PickleBuffers),
             Just(Op::Await),
             Just(Op::AIter),
             Just(Op::ANext),

@@ -16,6 +16,7 @@ use pyo3::types::{
     PyString, PyTuple,
 };
 
+use crate::buffers::{self, DRAIN_MIN};
 use crate::errors;
 use crate::helpers::{big_int, helpers, rebuild_standard};
 use crate::proxy::{self, Proxy};
@@ -254,6 +255,9 @@ fn by_value_in<'f>(
     if obj.is_exact_instance_of::<PyFrozenSet>() {
         return Ok(items_by_value(obj, Mode::Result, depth, None)?.map(Value::FrozenSet));
     }
+    if obj.get_type().is(helpers(py)?.pickle_buffer.bind(py)) {
+        return pickle_buffer(obj).map(Some);
+    }
     if let Some(value) = standard(obj, depth)? {
         return Ok(Some(value));
     }
@@ -290,8 +294,14 @@ fn by_value_in<'f>(
             return Ok(items_by_value(obj, mode, depth, home)?.map(Value::Set));
         }
         if obj.is_exact_instance_of::<PyByteArray>() {
-            let data = obj.cast::<PyByteArray>()?.to_vec();
-            return Ok(Some(Value::ByteArray(Bytes::from(data))));
+            let array = obj.cast::<PyByteArray>()?;
+            if array.len() >= INLINE_BYTES_MAX {
+                // Read in place (and kept from resizing) until the request is written.
+                if let Some((data, _)) = buffers::held(obj)? {
+                    return Ok(Some(Value::ByteArray(data)));
+                }
+            }
+            return Ok(Some(Value::ByteArray(Bytes::from(array.to_vec()))));
         }
         if obj.is_exact_instance_of::<PyDict>() {
             let mut pairs = Vec::new();
@@ -308,6 +318,29 @@ fn by_value_in<'f>(
         }
     }
     Ok(None)
+}
+
+/// A `pickle.PickleBuffer` by value: `ByteArray` if writable, `Bytes` if read-only, its memory
+/// read in place when large and contiguous.
+fn pickle_buffer(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+    let (data, readonly) = match buffers::held(obj)? {
+        Some((data, readonly)) if data.len() >= INLINE_BYTES_MAX => (data, readonly),
+        Some((data, readonly)) => (Bytes::copy_from_slice(&data), readonly),
+        None => {
+            let readonly = helpers(obj.py())?
+                .memoryview
+                .bind(obj.py())
+                .call1((obj,))?
+                .getattr("readonly")?
+                .is_truthy()?;
+            (buffers::copied(obj)?, readonly)
+        }
+    };
+    Ok(if readonly {
+        Value::Bytes(data)
+    } else {
+        Value::ByteArray(data)
+    })
 }
 
 fn items_by_value<'f>(
@@ -377,17 +410,72 @@ pub(crate) fn unbox_answer<'py>(
     }
 }
 
-/// The size from which received bytes are drained into Python (their pages given back as the
-/// copy passes) rather than copied and then freed.
-const DRAIN_MIN: usize = 4 << 20;
-
-/// Unbox a protocol value this side is done with. Large `bytes` are drained into the Python
-/// object: a received 1 GiB value then peaks at about its own size, not twice it.
+/// Unbox a protocol value this side is done with. Large `bytes` and `bytearray` values (also
+/// inside a tuple, as `pickle.loads(data, buffers=(...))` gets them from `deliver`) are drained
+/// into the Python object: a received 1 GiB value then peaks at about its own size, not twice
+/// it.
 pub(crate) fn from_owned_value<'py>(cx: &Cx<'_, 'py>, value: Value) -> PyResult<Bound<'py, PyAny>> {
     match value {
         Value::Bytes(b) if b.len() >= DRAIN_MIN => Ok(drained_bytes(cx.py, b)?.into_any()),
+        Value::ByteArray(b) if b.len() >= DRAIN_MIN => {
+            Ok(buffers::drained_bytearray(cx.py, b)?.into_any())
+        }
+        Value::Tuple(items) if items.iter().any(large) => {
+            let items = items
+                .into_iter()
+                .map(|v| from_owned_value(cx, v))
+                .collect::<PyResult<Vec<_>>>()?;
+            Ok(PyTuple::new(cx.py, items)?.into_any())
+        }
         other => from_value(cx, &other),
     }
+}
+
+/// Whether `value` is one `from_owned_value` drains.
+fn large(value: &Value) -> bool {
+    matches!(value, Value::Bytes(b) | Value::ByteArray(b) if b.len() >= DRAIN_MIN)
+}
+
+/// A `PickleBuffers` reply (`Tuple([Bytes(pickle), buffer...])`) as `(pickle, [buffer...])`:
+/// the pickle drained into `bytes` if large, each buffer a `ReceivedBuffer` over the memory
+/// that arrived.
+pub(crate) fn unbox_pickled<'py>(
+    py: Python<'py>,
+    session: &Session<PyHost>,
+    state: &Arc<ConnState>,
+    answer: pynto_runtime::Answer<PyHost>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let pynto_runtime::Answer { value, incoming } = answer;
+    let cx = Cx {
+        py,
+        session,
+        state,
+        incoming: &incoming,
+    };
+    let malformed = || {
+        errors::protocol_error(
+            py,
+            "a PickleBuffers reply must be a tuple of bytes: the pickle, then its buffers".into(),
+        )
+    };
+    let Value::Tuple(items) = value else {
+        return Err(malformed());
+    };
+    let mut items = items.into_iter();
+    let data = match items.next() {
+        Some(data @ Value::Bytes(_)) => from_owned_value(&cx, data)?,
+        _ => return Err(malformed()),
+    };
+    let buffers = pyo3::types::PyList::empty(py);
+    for item in items {
+        match item {
+            Value::Bytes(b) | Value::ByteArray(b) => {
+                buffers.append(Bound::new(py, buffers::ReceivedBuffer::new(b))?)?
+            }
+            _ => return Err(malformed()),
+        }
+    }
+    Ok(PyTuple::new(py, [data, buffers.into_any()])?.into_any())
 }
 
 /// A new `bytes` object holding `b`, drained into it (`PyBytes::new_with` would first
@@ -425,7 +513,7 @@ pub(crate) fn from_value<'py>(cx: &Cx<'_, 'py>, value: &Value) -> PyResult<Bound
         Value::Float(f) => PyFloat::new(py, *f).into_any(),
         Value::Complex(re, im) => PyComplex::from_doubles(py, *re, *im).into_any(),
         Value::Str(s) => PyString::new(py, s).into_any(),
-        Value::Bytes(b) if b.len() >= 4 << 20 => PyBytes::new_with(py, b.len(), |dst| {
+        Value::Bytes(b) if b.len() >= DRAIN_MIN => PyBytes::new_with(py, b.len(), |dst| {
             pynto_transport::advise_huge_pages(dst);
             dst.copy_from_slice(b);
             Ok(())

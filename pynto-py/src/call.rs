@@ -33,6 +33,18 @@ pub(crate) fn request<'py>(
     target: Target,
     build: impl FnOnce(&Arc<ConnState>, &mut Boxer<'_, PyHost>) -> PyResult<Op>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let answer = send(py, session, state, target, build)?;
+    boxing::unbox_answer(py, session, state, answer)
+}
+
+/// [`request`]'s sending and waiting: the runtime's answer, not yet unboxed.
+fn send(
+    py: Python<'_>,
+    session: &Session<PyHost>,
+    state: &Arc<ConnState>,
+    target: Target,
+    build: impl FnOnce(&Arc<ConnState>, &mut Boxer<'_, PyHost>) -> PyResult<Op>,
+) -> PyResult<Result<pynto_runtime::Answer<PyHost>, Error>> {
     if state.guard_loop.load(Ordering::Relaxed) && on_running_loop(py)? {
         return Err(PyRuntimeError::new_err(
             "pynto: a blocking call on a pynto.aio connection from its event loop's thread would stall the loop; await it instead",
@@ -49,7 +61,7 @@ pub(crate) fn request<'py>(
     let answer = py.detach(|| session.request(target, op, boxer, &options));
     match answer {
         Err(Error::Interrupted(_)) => Err(interrupt.take().unwrap_or_else(|| PyErr::fetch(py))),
-        other => boxing::unbox_answer(py, session, state, other),
+        other => Ok(other),
     }
 }
 
@@ -400,8 +412,22 @@ requests! {
             slf.get().op(slf.py(), Op::CallMethod(name.to_owned(), Args::default()))
         }
 
+        /// A pickled copy of the object: `(pickle, [buffer...])` (protocol 5, the buffers out
+        /// of band), or the pickle's bytes alone from a peer that does not know that form.
         fn _pynto_pickle<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-            slf.get().op(slf.py(), Op::Pickle)
+            let (py, this) = (slf.py(), slf.get());
+            let (session, state) = (&this.session, &this.state);
+            if !state.no_pickle_buffers.load(Ordering::Relaxed) {
+                match send(py, session, state, this.target(), |_, _| Ok(Op::PickleBuffers))? {
+                    Ok(answer) => return boxing::unbox_pickled(py, session, state, answer),
+                    Err(Error::Remote(f)) if f.kind == pynto_proto::ErrorKind::Unimplemented => {
+                        // An older peer: ask it the old way, now and from now on.
+                        state.no_pickle_buffers.store(true, Ordering::Relaxed);
+                    }
+                    Err(e) => return boxing::unbox_answer(py, session, state, Err(e)),
+                }
+            }
+            this.op(py, Op::Pickle)
         }
     }
     both {

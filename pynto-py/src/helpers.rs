@@ -74,6 +74,9 @@ helper_table! {
     copy: PyAny = ("copy", "copy"),
     deepcopy: PyAny = ("copy", "deepcopy"),
     pickle_dumps: PyAny = ("pickle", "dumps"),
+    pickle_buffer: PyAny = ("pickle", "PickleBuffer"),
+    dumps_buffers: PyAny = ("pynto._obtain", "dumps_buffers"),
+    memoryview: PyAny = ("builtins", "memoryview"),
     get_logger: PyAny = ("logging", "getLogger"),
     get_running_loop: PyAny = ("asyncio", "_get_running_loop"),
 }

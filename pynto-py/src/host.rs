@@ -196,14 +196,19 @@ impl PyHost {
                 .isinstance_by_name
                 .bind(py)
                 .call1((target, module, qualname)),
-            Op::Pickle => {
+            Op::Pickle | Op::PickleBuffers => {
                 if !(self.state.policy.classic || self.state.policy.allow_pickle) {
                     return Err(errors::access_denied(
                         py,
                         "pickling is not allowed by this side's policy (allow_pickle)",
                     ));
                 }
-                h.pickle_dumps.bind(py).call1((target,))
+                if op == Op::Pickle {
+                    h.pickle_dumps.bind(py).call1((target,))
+                } else {
+                    // (pickle, *PickleBuffers): boxed by value, the buffers read in place.
+                    h.dumps_buffers.bind(py).call1((target,))
+                }
             }
             Op::Await => self.drive(py, target.clone()),
             Op::AIter => target.call_method0("__aiter__"),

@@ -3,7 +3,7 @@
 //! Its files follow the direction of a call. Calling out: [`call`] (the requests proxies send,
 //! blocking) and [`pending`] (not blocking). Serving in: [`host`] (the runtime's `Host`: the
 //! peer's requests performed on Python objects). Between them, [`boxing`] (Python values to
-//! protocol values and back) and [`proxy`] (the proxy classes), over the per-connection
+//! protocol values and back; [`buffers`] for large buffers crossing without copies) and [`proxy`] (the proxy classes), over the per-connection
 //! [`state`]. Around them: [`connection`] (the connection object), [`open`] and [`dial`]
 //! (opening one), [`server`] (the accept loop), [`wait`] (the one interruptible wait with a
 //! deadline), [`helpers`] (the one table of the Python this Rust calls), [`ops`] (Python's
@@ -19,6 +19,7 @@
 use pyo3::prelude::*;
 
 mod boxing;
+mod buffers;
 mod caches;
 mod call;
 mod connection;
@@ -46,6 +47,7 @@ fn _pynto(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<server::Accepted>()?;
     m.add_class::<pending::PendingReply>()?;
     m.add_class::<pending::LoopWaker>()?;
+    m.add_class::<buffers::ReceivedBuffer>()?;
     m.add_function(wrap_pyfunction!(open::connect_address, m)?)?;
     m.add_function(wrap_pyfunction!(open::connect_pipes, m)?)?;
     m.add_function(wrap_pyfunction!(open::serve_stdio, m)?)?;

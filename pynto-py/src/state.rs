@@ -42,6 +42,8 @@ pub(crate) struct ConnState {
     pub guard_loop: AtomicBool,
     /// The Python `Connection` object, weakly (it owns the session, which owns this).
     pub connection: OnceLock<Py<PyWeakrefReference>>,
+    /// The peer answered `PickleBuffers` with `Unimplemented`: `obtain` asks `Pickle` instead.
+    pub no_pickle_buffers: AtomicBool,
 }
 
 impl ConnState {
@@ -54,6 +56,7 @@ impl ConnState {
             type_keys: Mutex::new(TypeKeys::default()),
             guard_loop: AtomicBool::new(false),
             connection: OnceLock::new(),
+            no_pickle_buffers: AtomicBool::new(false),
         })
     }
 

@@ -271,7 +271,13 @@ fn tidy_cmd(ctx: &Ctx) -> Result<(), Failure> {
 // ---------------------------------------------------------------------------------------------
 // python
 
-const PYTHON_TOOLS: &[&str] = &["maturin", "pytest", "pytest-timeout", "mypy==2.4.1"];
+const PYTHON_TOOLS: &[&str] = &[
+    "maturin",
+    "pytest",
+    "pytest-timeout",
+    "mypy==2.4.1",
+    "numpy",
+];
 
 /// The project's virtualenv (target/venv) with pynto built into it.
 struct Venv {
@@ -349,7 +355,7 @@ fn prepare_venv(ctx: &Ctx) -> Result<Venv, String> {
 
     let have_tools = bin.join("maturin").exists()
         && in_venv(&python)
-            .args(["-c", "import pytest, pytest_timeout, mypy.stubtest"])
+            .args(["-c", "import pytest, pytest_timeout, mypy.stubtest, numpy"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()

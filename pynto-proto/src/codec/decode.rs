@@ -266,7 +266,7 @@ impl<'a> Reader<'a> {
         }
         let code = self.code("the op code")?;
         let operands = match code {
-            c if c > u64::from(OP_AEXIT) => {
+            c if c > u64::from(OP_PICKLE_BUFFERS) => {
                 for _ in 1..n {
                     let skipped = self.skip_value(self.max_depth)?.len();
                     self.budget.charge_n(skipped, 1)?;
@@ -364,6 +364,7 @@ impl<'a> Reader<'a> {
                 Op::IsInstance(module, self.string("the class qualname")?)
             }
             OP_PICKLE => Op::Pickle,
+            OP_PICKLE_BUFFERS => Op::PickleBuffers,
             OP_AWAIT => Op::Await,
             OP_AITER => Op::AIter,
             OP_ANEXT => Op::ANext,

@@ -270,6 +270,7 @@ fn op(op: &Op, buf: &mut Vec<u8>, att: &mut Vec<Bytes>) {
             string(buf, qualname);
         }
         Op::Pickle => op_head(buf, OP_PICKLE, 0),
+        Op::PickleBuffers => op_head(buf, OP_PICKLE_BUFFERS, 0),
         Op::Await => op_head(buf, OP_AWAIT, 0),
         Op::AIter => op_head(buf, OP_AITER, 0),
         Op::ANext => op_head(buf, OP_ANEXT, 0),

@@ -88,10 +88,16 @@ def _at_exit() -> None:
 
 def deliver(conn: Connection, obj: Any) -> Any:
     """A copy of the local object ``obj`` on the peer of ``conn`` (a classic server), by
-    pickle. By-value objects and proxies of that peer are returned as they are."""
+    pickle. By-value objects and proxies of that peer are returned as they are. Large buffers
+    (a numpy array's data) go beside the pickle (protocol 5, out of band), sent from the
+    object's own memory."""
     if is_proxy(obj) and obj._pynto_conn is conn:
         return obj
     import pickle
 
-    data = pickle.dumps(obj)
-    return conn._classic().getmodule("pickle").loads(data)
+    from ._obtain import out_of_band
+
+    buffers: list[pickle.PickleBuffer] = []
+    data = pickle.dumps(obj, protocol=5, buffer_callback=out_of_band(buffers))
+    loads = conn._classic().getmodule("pickle").loads
+    return loads(data, buffers=tuple(buffers)) if buffers else loads(data)

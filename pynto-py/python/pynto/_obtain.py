@@ -4,6 +4,10 @@ This is the one place pynto unpickles what a peer sent. Unpickling runs whatever
 pickle names with arguments the pickle chooses (``os.system``, ``builtins.exec``...), so a copy
 is unpickled by `RestrictedUnpickler` unless the caller says the peer is trusted: it loads only
 the classes listed in `STANDARD_VALUE_TYPES` and those the caller names.
+
+Copies are pickled with protocol 5 and their large buffers (a numpy array's data) kept out of
+band (`dumps_buffers`): they cross beside the pickle, read in place on the owner's side, and
+arrive as buffers the unpickled object shares (`pynto._pynto.ReceivedBuffer`).
 """
 
 from __future__ import annotations
@@ -15,15 +19,46 @@ import copyreg
 import datetime
 import decimal
 import fractions
+import importlib
 import io
 import ipaddress
 import pathlib
 import pickle
+import sys
 import types
 import uuid
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 __all__ = ["RestrictedUnpickler", "STANDARD_VALUE_TYPES", "obtain"]
+
+#: Buffers smaller than this stay inside the pickle (copying them costs less than a separate
+#: value would); the protocol's own bound for bytes carried inline in a frame.
+OUT_OF_BAND_MIN = 64 << 10
+
+
+def out_of_band(buffers: list[pickle.PickleBuffer]) -> Callable[[pickle.PickleBuffer], bool]:
+    """A protocol-5 ``buffer_callback`` that keeps large contiguous buffers out of the pickle,
+    appending them to `buffers` (a false return means out of band)."""
+
+    def callback(buffer: pickle.PickleBuffer) -> bool:
+        try:
+            with buffer.raw() as raw:
+                if raw.nbytes < OUT_OF_BAND_MIN:
+                    return True
+        except BufferError:
+            return True  # not contiguous: in band
+        buffers.append(buffer)
+        return False
+
+    return callback
+
+
+def dumps_buffers(obj: Any) -> tuple[Any, ...]:
+    """``(pickle, *buffers)``: `obj` pickled with protocol 5, its large buffers out of band (the
+    owner's side of ``obtain``; the buffers cross by value, read in place)."""
+    buffers: list[pickle.PickleBuffer] = []
+    data = pickle.dumps(obj, protocol=5, buffer_callback=out_of_band(buffers))
+    return (data, *buffers)
 
 
 def _bytes_from_data(cls: type, args: tuple) -> Any:
@@ -148,9 +183,13 @@ class RestrictedUnpickler(pickle.Unpickler):
     nothing of the peer's choosing runs. Persistent ids are refused too.
     """
 
-    def __init__(self, file: Any, allow: Iterable[Any] = ()) -> None:
-        super().__init__(file)
-        self._allowed: dict[tuple[str, str], Any] = {_named(obj): obj for obj in allow}
+    def __init__(self, file: Any, allow: Iterable[Any] = (), buffers: Iterable[Any] = ()) -> None:
+        super().__init__(file, buffers=buffers)
+        self._allowed: dict[tuple[str, str], Any] = {}
+        self._companions: dict[tuple[str, str], Any] = {}
+        for obj in allow:
+            self._allowed[_named(obj)] = obj
+            self._companions.update(_companions(obj))
 
     def find_class(self, module: str, name: str) -> Any:
         # Pickles of Python 2 name some builtins by their old places.
@@ -168,10 +207,15 @@ class RestrictedUnpickler(pickle.Unpickler):
                     f"{found!r}, not the allowed {allowed!r}"
                 )
             return found
+        companion = self._companions.get((module, name), _REFUSED)
+        if companion is not _REFUSED:
+            return companion
         standard = STANDARD_VALUE_TYPES.get((module, name), _REFUSED)
         if standard is not _REFUSED:
             return standard
         short = name.rpartition(".")[2]
+        if module.partition(".")[0] == "numpy" and short in ("_frombuffer", "_reconstruct", "dtype"):
+            short = "numpy.ndarray"  # what admits numpy's reconstructors (`_companions`)
         raise pickle.UnpicklingError(
             f"pynto.obtain refused to load {module}.{name}: it is neither a standard value type "
             f"nor allowed. If you trust what unpickling it does, name it: "
@@ -186,11 +230,42 @@ class RestrictedUnpickler(pickle.Unpickler):
 _REFUSED = object()
 
 
-def loads(data: bytes, *, trusted: bool = False, allow: Iterable[Any] = ()) -> Any:
-    """Unpickle `data` as `obtain` does."""
+def _empty_reconstruct(reconstruct: Any, args: tuple[Any, ...]) -> Any:
+    # numpy pickles an array it cannot hand out of band as _reconstruct(cls, (0,), b"b") and then
+    # sets its state (whose data must match its shape); any other shape would only allocate.
+    if len(args) != 3 or args[1] != (0,):
+        raise pickle.UnpicklingError("pynto.obtain admits numpy's _reconstruct(cls, (0,), dtype) only")
+    return reconstruct(*args)
+
+
+def _companions(obj: Any) -> dict[tuple[str, str], Any]:
+    """What else a pickle of the allowed class `obj` names and only it needs: for
+    ``numpy.ndarray``, the dtype and numpy's two array reconstructors (under numpy 2's and
+    numpy 1's module names)."""
+    numpy = sys.modules.get("numpy")
+    if numpy is None or obj is not getattr(numpy, "ndarray", None):
+        return {}
+    try:
+        package = "numpy._core"
+        importlib.import_module(package)
+    except ImportError:  # numpy before 1.26
+        package = "numpy.core"
+    multiarray = importlib.import_module(f"{package}.multiarray")
+    numeric = importlib.import_module(f"{package}.numeric")
+    reconstruct = _Guarded(getattr(multiarray, "_reconstruct"), _empty_reconstruct)
+    frombuffer = getattr(numeric, "_frombuffer")
+    found: dict[tuple[str, str], Any] = {("numpy", "dtype"): numpy.dtype}
+    for name in ("numpy._core", "numpy.core"):  # what numpy 2 and numpy 1 write
+        found[(f"{name}.numeric", "_frombuffer")] = frombuffer
+        found[(f"{name}.multiarray", "_reconstruct")] = reconstruct
+    return found
+
+
+def loads(data: bytes, *, trusted: bool = False, allow: Iterable[Any] = (), buffers: Iterable[Any] = ()) -> Any:
+    """Unpickle `data` (and its out-of-band `buffers`) as `obtain` does."""
     if trusted:
-        return pickle.loads(data)
-    return RestrictedUnpickler(io.BytesIO(data), allow).load()
+        return pickle.loads(data, buffers=buffers)
+    return RestrictedUnpickler(io.BytesIO(data), allow, buffers).load()
 
 
 def obtain(proxy: Any, *, trusted: bool = False, allow: Iterable[Any] = ()) -> Any:
@@ -209,6 +284,14 @@ def obtain(proxy: Any, *, trusted: bool = False, allow: Iterable[Any] = ()) -> A
     ``trusted=True`` unpickles with plain `pickle`: the peer can then run any code in this
     process (a malicious pickle's ``__reduce__`` names ``os.system``). Use it only for peers
     you would let do that.
+
+    Large buffers (a numpy array's data, anything pickled as a ``pickle.PickleBuffer``) travel
+    beside the pickle and are not copied on the way: the owner's side sends them from the
+    object's own memory, and the copy here is built over the memory that arrived (a numpy
+    array is writable, as one unpickled locally is). ``allow=[numpy.ndarray]`` admits what a
+    pickled array names besides its class: ``numpy.dtype`` and numpy's two array
+    reconstructors (``_frombuffer``; ``_reconstruct`` only in the form numpy writes).
+    Scalars such as ``numpy.float64`` are classes of their own to allow.
     """
     from ._pynto import is_proxy
 
@@ -217,4 +300,6 @@ def obtain(proxy: Any, *, trusted: bool = False, allow: Iterable[Any] = ()) -> A
     allow = tuple(allow)
     for obj in allow:
         _named(obj)  # a bad entry fails before the round trip
-    return loads(proxy._pynto_pickle(), trusted=trusted, allow=allow)
+    reply = proxy._pynto_pickle()
+    data, buffers = reply if isinstance(reply, tuple) else (reply, [])
+    return loads(data, trusted=trusted, allow=allow, buffers=buffers)
