@@ -36,7 +36,7 @@ CURVES = ["C1", "C2", "C3"]
 def params(quick):
     """Iteration counts and time bounds (seconds)."""
     if quick:
-        return dict(n=2000, lat_secs=0.3, bulk_reps=5, bulk_secs=1.0, big_reps=1, big_secs=5.0,
+        return dict(n=2000, lat_secs=0.3, bulk_reps=5, bulk_secs=1.0, big_reps=2, big_secs=5.0,
                     big_timeout=30, iter_reps=1, iter_secs=3.0, hammer_secs=1.0, connect_n=50,
                     connect_secs=1.0, memory_n=10_000, memory_secs=20.0, task_timeout=60)
     return dict(n=20_000, lat_secs=1.5, bulk_reps=20, bulk_secs=2.0, big_reps=3, big_secs=8.0,
