@@ -82,7 +82,11 @@ class Pyro5:
         self._daemon = None
 
     def connect(self, port):
-        return _Conn(self.lib.Proxy(f"PYRO:bench@127.0.0.1:{port}"), lambda p: p._pyroRelease())
+        def close(proxy):
+            proxy._pyroClaimOwnership()  # a proxy belongs to the thread that made it
+            proxy._pyroRelease()
+
+        return _Conn(self.lib.Proxy(f"PYRO:bench@127.0.0.1:{port}"), close)
 
     def obtain(self, value):
         return value  # Pyro5 returns lists by value already
@@ -269,7 +273,7 @@ def task_iterate(impl, args):
 
     for name, op in (("naive", naive), ("list", as_list), ("obtain", obtain)):
         try:
-            emit(name, samples_ns=timed_each(op, args.reps, args.max_secs))
+            emit(name, samples_ns=timed_each(op, args.reps, args.max_secs, warmup=min(1, args.warmup)))
         except Exception as e:  # an idiom the library lacks is reported, not fatal
             emit(name, error=f"{type(e).__name__}: {e}"[:200])
     conn.close()
@@ -318,15 +322,21 @@ def task_connect(impl, args):
 
 
 def task_idle(impl, args):
-    """Hold --count idle connections (each made one call) until stdin closes."""
-    held = []
-    for _ in range(args.count):
+    """Hold --count idle connections (each made one call, 8 opened at a time) until stdin closes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def open_one(_):
         conn = impl.connect(args.port)
         if isinstance(impl, PyFloor):
             conn.echo()
         else:
             conn.root.f()
-        held.append(conn)
+        return conn
+
+    # Several at a time: a peer whose set-up waits on delayed ACKs (mp.managers: ~200 ms) would
+    # otherwise take minutes.
+    with ThreadPoolExecutor(8) as pool:
+        held = list(pool.map(open_one, range(args.count)))
     print(f"READY {len(held)}", flush=True)
     sys.stdin.readline()
     for conn in held:

@@ -37,10 +37,10 @@ def params(quick):
     """Iteration counts and time bounds (seconds)."""
     if quick:
         return dict(n=2000, lat_secs=0.3, bulk_reps=5, bulk_secs=1.0, big_reps=2, big_secs=5.0,
-                    big_timeout=30, iter_reps=1, iter_secs=3.0, hammer_secs=1.0, connect_n=50,
+                    big_timeout=30, iter_reps=1, iter_warmup=0, iter_secs=3.0, hammer_secs=1.0, connect_n=50,
                     connect_secs=1.0, memory_n=10_000, memory_secs=20.0, task_timeout=60)
     return dict(n=20_000, lat_secs=1.5, bulk_reps=20, bulk_secs=2.0, big_reps=3, big_secs=8.0,
-                big_timeout=60, iter_reps=5, iter_secs=6.0, hammer_secs=3.0, connect_n=300,
+                big_timeout=60, iter_reps=5, iter_warmup=1, iter_secs=6.0, hammer_secs=3.0, connect_n=300,
                 connect_secs=2.0, memory_n=100_000, memory_secs=40.0, task_timeout=120)
 
 
@@ -206,8 +206,9 @@ class Runner:
         if impl.endswith("floor"):
             return
         p = self.p
-        extra = ["--reps", str(p["iter_reps"]), "--max-secs", str(p["iter_secs"])]
-        # RPyC's naive iteration takes about a second per pass: allow for it.
+        extra = ["--reps", str(p["iter_reps"]), "--max-secs", str(p["iter_secs"]),
+                 "--warmup", str(p["iter_warmup"])]
+        # RPyC's naive iteration takes a second or more per pass: allow for it.
         status, lines = self.run_client(impl, mode, port, "iterate", extra, p["task_timeout"])
         self.record_lines(mode, impl, "S6", status, lines, ["naive", "list", "obtain"])
 
@@ -215,7 +216,8 @@ class Runner:
         p = self.p
         secs = p["hammer_secs"]
         # Enough head start for 8 interpreters to import and connect, even on one core.
-        start_at = time.time_ns() + int((3.0 if mode == "pinned" else 2.0) * 1e9)
+        head_start = (3.0 if mode == "pinned" else 2.0) * (0.5 if self.args.quick else 1.0)
+        start_at = time.time_ns() + int(head_start * 1e9)
         task = "hammer"
         extra = ["--secs", str(secs), "--start-at", str(start_at)]
         procs = [subprocess.Popen(self.client_cmd(impl, mode, port, task, extra),
@@ -296,6 +298,7 @@ class Runner:
                 wanted = [s for s in SCENARIOS if s in only and s != "S9" and s not in CURVES]
                 if not wanted:
                     continue
+                began = time.monotonic()
                 server, port = self.start_server(impl, mode)
                 try:
                     for s in wanted:
@@ -305,6 +308,7 @@ class Runner:
                         getattr(self, s.lower())(mode, impl, port)
                 finally:
                     stop(server)
+                print(f"  ({mode} {impl}: {time.monotonic() - began:.0f} s)", flush=True)
             # Memory does not depend on pinning: measure it once, unpinned.
             if mode == "unpinned" and "S9" in only:
                 for impl in IMPLS:
