@@ -61,7 +61,7 @@ def proc_status(pid):
 def lat(rec):
     main, p99 = figure(rec, "lat")
     if main is None:
-        return rec.get("status", "-") + (f": {rec['error']}" if rec.get("error") else "")
+        return f"failed: {rec.get('error') or rec.get('status', '?')}"
     return f"{main:.3g} ({p99:.3g})"
 
 
@@ -74,7 +74,8 @@ def idle_curve(runner, counts):
     rows = []
     for count in counts:
         metric = f"idle_{count}"
-        server, port = runner.start_server("pynto", MODE)
+        server_err = tempfile.TemporaryFile(mode="w+")
+        server, port = runner.start_server("pynto", MODE, stderr=server_err)
         holders, errs = [], []
         try:
             began = time.monotonic()
@@ -102,15 +103,22 @@ def idle_curve(runner, counts):
                     failure = f"holder {i + 1} of {len(holders)}: {why}"
                     break
             setup = time.monotonic() - began
+
+            def server_said():
+                server_err.seek(0)
+                said = [x for x in server_err.read().splitlines() if x.strip()]
+                return f" (server: {said[-1][:200]})" if said else ""
             rss, threads = proc_status(server.pid)
             extra = dict(count=count, setup_secs=setup, server_rss=rss, server_threads=threads)
             if failure:
-                runner.record(MODE, "pynto", "C1", metric, status="failed", error=failure, **extra)
+                runner.record(MODE, "pynto", "C1", metric, status="failed", error=failure + server_said(),
+                              **extra)
             else:
                 status, lines = runner.run_client("pynto", MODE, port, "latency",
                                                   ["--what", "s1"] + runner.lat_args(), p["task_timeout"])
+                why = runner.last_error + (server_said() if status != "ok" else "")
                 runner.record_lines(MODE, "pynto", "C1", status, lines, [metric],
-                                    rename={"s1": metric}, **extra)
+                                    rename={"s1": metric}, error=why, **extra)
         finally:
             for holder in holders:
                 try:
@@ -122,8 +130,10 @@ def idle_curve(runner, counts):
             for err in errs:
                 err.close()
             stop(server)
+            server_err.close()
         rec = runner.records[-1]
-        rows.append(f"| {count:,} | {lat(rec)} | {rec.get('setup_secs', 0):.1f} | "
+        secs = rec.get("setup_secs")
+        rows.append(f"| {count:,} | {lat(rec)} | {'-' if secs is None else f'{secs:.1f}'} | "
                     f"{mib(rec.get('server_rss'))} | {rec.get('server_threads') or '-'} |")
     return ["### C1: `conn.root.f()` against idle connections open to the server", "",
             f"Idle connections are held by other client processes ({PER_HOLDER:,} each), each made "
@@ -154,7 +164,7 @@ def proxies_curve(runner, counts):
         if info["held"] is not None and info["held"] < count:
             rec["note"] = f"only {info['held']:,} of {count:,} proxies made in time"
         per = lambda b: f"{b / max(1, info['held']):,.0f}" if b is not None and info["held"] else "-"  # noqa: E731
-        secs = f"{info['hold_secs']:.1f}" if info["hold_secs"] is not None else "-"
+        secs = f"{info['hold_secs']:.2f}" if info["hold_secs"] is not None else "-"
         rows.append(f"| {count:,} | {info['held'] if info['held'] is not None else '-':,} | {lat(rec)} | "
                     f"{secs} | {per(info['client_bytes'])} | {per(info['server_bytes'])} |")
     return ["### C2: `conn.root.f()` against live proxies held by the client", "",

@@ -65,13 +65,13 @@ class Runner:
     def prefix(self, mode):
         return ["taskset", "-c", "0"] if mode == "pinned" else []
 
-    def start_server(self, impl, mode):
+    def start_server(self, impl, mode, stderr=subprocess.DEVNULL):
         if impl == "rustfloor":
             cmd = [self.args.floor, "server"]
         else:
             cmd = [self.python(impl), os.path.join(HERE, "server.py"), impl]
         proc = subprocess.Popen(self.prefix(mode) + cmd, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
+                                stderr=stderr, stdin=subprocess.DEVNULL, text=True)
         line = read_line(proc, 30)
         if not line.startswith("READY "):
             proc.kill()
@@ -85,7 +85,9 @@ class Runner:
                                     "--port", str(port)] + extra
 
     def run_client(self, impl, mode, port, task, extra, timeout):
-        """Run one client to completion: (status, [json objects])."""
+        """Run one client to completion: (status, [json objects]); a client that fails leaves
+        its telling stderr line in `self.last_error`."""
+        self.last_error = ""
         cmd = self.client_cmd(impl, mode, port, task, extra)
         try:
             out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -94,10 +96,12 @@ class Runner:
         lines = [json.loads(x) for x in out.stdout.splitlines() if x.startswith("{")]
         if out.returncode != 0:
             how = f"signal {-out.returncode}" if out.returncode < 0 else f"status {out.returncode}"
-            first = next((x for x in out.stderr.splitlines() if "panicked" in x or "Error" in x), "")
+            said = [x for x in out.stderr.splitlines() if x.strip()]
+            first = next((x for x in said if "panicked" in x or "Error" in x), said[-1] if said else "")
+            self.last_error = first.strip()[:300]
             sys.stderr.write(f"  ! {mode} {impl} {task} exited with {how} {first[:200]}\n")
             self.warnings.append(f"{mode} {IMPL_NAMES[impl]} client `{task}` ended with {how}"
-                                 + (f" after printing its results" if lines else "")
+                                 + (" after printing its results" if lines else "")
                                  + (f": `{first.strip()[:160]}`" if first else ""))
             return ("error" if not lines else "ok"), lines
         if "panicked" in out.stderr:
@@ -127,7 +131,7 @@ class Runner:
         print(f"  {mode:8} {impl:9} {scenario} {metric:26} {rec['status']:8} {fmt_num(show)}",
               flush=True)
 
-    def record_lines(self, mode, impl, scenario, status, lines, expected, rename=None, **extra):
+    def record_lines(self, mode, impl, scenario, status, lines, expected, rename=None, error=None, **extra):
         seen = set()
         for obj in lines:
             metric = obj.get("metric") or obj.get("kind")
@@ -142,7 +146,8 @@ class Runner:
                 self.record(mode, impl, scenario, metric, value=obj.get("value"), **{**extra, **fields})
         for metric in expected:
             if metric not in seen:
-                self.record(mode, impl, scenario, metric, status=status if status != "ok" else "missing")
+                self.record(mode, impl, scenario, metric, status=status if status != "ok" else "missing",
+                            **({"error": error} if error else {}), **extra)
 
     # -----------------------------------------------------------------------------------------
     # scenarios
