@@ -402,12 +402,16 @@ def main():
     if unknown:
         raise SystemExit(f"bench: unknown scenario(s) {unknown}; choose from {','.join(SCENARIOS)}")
 
-    # C1 holds up to 10,000 connections: every process started from here may use as many files
-    # as the hard limit allows.
+    # C1 holds up to 10,000 connections (a pynto server may use two descriptors for each):
+    # every process started from here may use 65,536 files where the hard limit can be raised
+    # (root), else as many as the hard limit allows.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(hard, 65536),) * 2)
+    except (ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     facts = machine_facts(args)
+    facts["Open files limit"] = str(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
     runner = Runner(args)
     began = time.monotonic()
     runner.run()
