@@ -421,6 +421,12 @@ def main():
             facts["Load average at the end"] = " ".join(f.read().split()[:3])
     except OSError:
         pass
+    loads = [float(facts[k].split()[0]) for k in ("Load average at start", "Load average at the end")
+             if k in facts]
+    if loads and max(loads) > (os.cpu_count() or 1):
+        facts["Note"] = ("the load average exceeded the number of cores: other work shared them, so "
+                         "absolute figures are noisier than on a quiet machine; each row's ratios come "
+                         "from the same run")
 
     os.makedirs(os.path.dirname(args.results), exist_ok=True)
     with open(args.results, "w") as f:
