@@ -1,6 +1,7 @@
 """One benchmark client process: `python bench/client.py IMPL TASK --port P [options]`.
 
-IMPL is pynto, rpyc or pyfloor (the pure-Python socket floor). Prints one JSON object per line
+IMPL is pynto, rpyc, pyro5, mpm (multiprocessing.managers) or pyfloor (the pure-Python socket
+floor). Prints one JSON object per line
 on stdout: `{"metric": ..., "samples_ns": [...]}` (per-operation times) or
 `{"metric": ..., "value": ..., "unit": ...}`. Every loop is bounded in count and in time.
 Latencies are timed with time.perf_counter_ns around batches of --batch operations, and each
@@ -69,6 +70,73 @@ class Rpyc:
         conn.ping()
 
 
+class Pyro5:
+    """Pyro5 5.x with the settings of bench/svc_pyro5.py; `conn.root` is a Proxy."""
+
+    def __init__(self):
+        import Pyro5.api
+        import svc_pyro5
+
+        svc_pyro5.configure()
+        self.lib = Pyro5.api
+        self._daemon = None
+
+    def connect(self, port):
+        def close(proxy):
+            proxy._pyroClaimOwnership()  # a proxy belongs to the thread that made it
+            proxy._pyroRelease()
+
+        return _Conn(self.lib.Proxy(f"PYRO:bench@127.0.0.1:{port}"), close)
+
+    def obtain(self, value):
+        return value  # Pyro5 returns lists by value already
+
+    def callback(self, fn):
+        """An object the server can call back (`cb.call()`), served by a daemon thread here."""
+        import threading
+
+        if self._daemon is None:
+            self._daemon = self.lib.Daemon(host="127.0.0.1")
+            threading.Thread(target=self._daemon.requestLoop, daemon=True).start()
+
+        @self.lib.expose
+        class Callback:
+            def call(self):
+                return fn()
+
+        return self.lib.Proxy(self._daemon.register(Callback()))
+
+
+class Mpm:
+    """multiprocessing.managers: `conn.root` is an AutoProxy to the server's shared object."""
+
+    def __init__(self):
+        import svc_mp
+
+        self.svc = svc_mp
+        self.lib = None
+
+    def connect(self, port):
+        manager = self.svc.Manager(address=("127.0.0.1", port), authkey=self.svc.AUTHKEY)
+        manager.connect()
+        return _Conn(manager.root(), lambda p: p._close() if hasattr(p, "_close") else None)
+
+    def obtain(self, value):
+        return value  # AutoProxy methods return values
+
+
+class _Conn:
+    """A peer's connection face: `.root` and `.close()`."""
+
+    def __init__(self, root, close):
+        self.root = root
+        self._close = close
+
+    def close(self):
+        self._close(self.root)
+        self.root = None
+
+
 class PyFloor:
     def __init__(self):
         import pyfloor
@@ -79,7 +147,7 @@ class PyFloor:
         return self.lib.Client(port)
 
 
-IMPLS = {"pynto": Pynto, "rpyc": Rpyc, "pyfloor": PyFloor}
+IMPLS = {"pynto": Pynto, "rpyc": Rpyc, "pyro5": Pyro5, "mpm": Mpm, "pyfloor": PyFloor}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,14 +208,21 @@ def task_latency(impl, args):
             f = conn.root.f
             op = f
         elif what == "s2":
+            if isinstance(impl, Pyro5):
+                # Pyro5 5.17's marshal serializer fails on attribute reads (kwargs None): serpent.
+                conn.root._pyroSerializer = "serpent"
             op = lambda: conn.root.value  # noqa: E731
         elif what == "s3":
             op = lambda: conn.root.g(1, "two", 3.0)  # noqa: E731
+        elif what == "s3l":
+            op = lambda: conn.root.h([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])  # noqa: E731
         elif what == "s4":
 
             def cb():
                 return None
 
+            if hasattr(impl, "callback"):
+                cb = impl.callback(cb)
             op = lambda: conn.root.call(cb)  # noqa: E731
         else:
             raise SystemExit(f"unknown --what {what}")
@@ -198,7 +273,7 @@ def task_iterate(impl, args):
 
     for name, op in (("naive", naive), ("list", as_list), ("obtain", obtain)):
         try:
-            emit(name, samples_ns=timed_each(op, args.reps, args.max_secs))
+            emit(name, samples_ns=timed_each(op, args.reps, args.max_secs, warmup=min(1, args.warmup)))
         except Exception as e:  # an idiom the library lacks is reported, not fatal
             emit(name, error=f"{type(e).__name__}: {e}"[:200])
     conn.close()
@@ -247,15 +322,21 @@ def task_connect(impl, args):
 
 
 def task_idle(impl, args):
-    """Hold --count idle connections (each made one call) until stdin closes."""
-    held = []
-    for _ in range(args.count):
+    """Hold --count idle connections (each made one call, 8 opened at a time) until stdin closes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def open_one(_):
         conn = impl.connect(args.port)
         if isinstance(impl, PyFloor):
             conn.echo()
         else:
             conn.root.f()
-        held.append(conn)
+        return conn
+
+    # Several at a time: a peer whose set-up waits on delayed ACKs (mp.managers: ~200 ms) would
+    # otherwise take minutes.
+    with ThreadPoolExecutor(8) as pool:
+        held = list(pool.map(open_one, range(args.count)))
     print(f"READY {len(held)}", flush=True)
     sys.stdin.readline()
     for conn in held:
@@ -309,6 +390,29 @@ def task_memory(impl, args):
     after_drop = settle(impl, conn, pid)
     emit("held_dropped_rss_delta", value=(after_drop - server_base) * 1024, unit="bytes")
     root.prepare(0)
+    conn.close()
+
+
+def task_proxies(impl, args):
+    """C2: hold --count live proxies (server objects made beforehand; made within --hold-secs),
+    then time `conn.root.f()` (--n calls, --max-secs)."""
+    conn = impl.connect(args.port)
+    root = conn.root
+    pid = root.pid()
+    n, chunk = args.count, 10_000
+    root.prepare(n)
+    server_base, client_base = rss_kib(pid), rss_kib(os.getpid())
+    deadline = time.monotonic() + args.hold_secs
+    t = ns()
+    held = []
+    while len(held) < n and time.monotonic() < deadline:
+        held.extend(root.pool(len(held), min(chunk, n - len(held))))
+    made = ns() - t
+    emit("held", value=len(held), unit="proxies", secs=made / 1e9,
+         client_bytes=(rss_kib(os.getpid()) - client_base) * 1024,
+         server_bytes=(rss_kib(pid) - server_base) * 1024)
+    emit("s1", samples_ns=timed_batches(lambda: root.f(), args), proxies=len(held))
+    del held
     conn.close()
 
 
@@ -401,6 +505,7 @@ TASKS = {
     "hammer": task_hammer,
     "connect": task_connect,
     "idle": task_idle,
+    "proxies": task_proxies,
     "memory": task_memory,
 }
 
@@ -420,6 +525,7 @@ def main():
     parser.add_argument("--secs", type=float, default=3.0)
     parser.add_argument("--start-at", type=int, default=0)
     parser.add_argument("--count", type=int, default=100)
+    parser.add_argument("--hold-secs", type=float, default=60.0)
     args = parser.parse_args()
     TASKS[args.task](IMPLS[args.impl](), args)
 

@@ -7,6 +7,8 @@
 //! rust_null_call serve-floor ADDRESS    a 32-byte echo server
 //! rust_null_call call-pynto ADDRESS N   N calls of root.f(); prints median and p99 in ns
 //! rust_null_call call-floor ADDRESS N   N echo round trips; the same
+//! rust_null_call connect-pynto ADDRESS N  N times: dial, handshake, root, root.f(), close;
+//!                                       prints each stage's median in ns (any pynto server)
 //! ```
 //! ADDRESS is `tcp://127.0.0.1:PORT` or `unix:///path`. Servers print `READY` once listening.
 
@@ -35,6 +37,7 @@ fn main() {
         Some("serve-floor") => serve_floor(&args[1]),
         Some("call-pynto") => report(call_pynto(&args[1], args[2].parse().expect("N"))),
         Some("call-floor") => report(call_floor(&args[1], args[2].parse().expect("N"))),
+        Some("connect-pynto") => connect_stages(&args[1], args[2].parse().expect("N")),
         _ => {
             eprintln!("usage: rust_null_call run [--n N] | serve-pynto ADDR | serve-floor ADDR | call-pynto ADDR N | call-floor ADDR N");
             std::process::exit(2);
@@ -156,6 +159,48 @@ fn call_pynto(address: &str, n: usize) -> Vec<u64> {
             t.elapsed().as_nanos() as u64
         })
         .collect()
+}
+
+/// Where connection set-up goes: the median of each stage over `n` connections.
+fn connect_stages(address: &str, n: usize) {
+    let address = Address::parse(address).expect("address");
+    let mut stages: [Vec<u64>; 5] = Default::default();
+    for i in 0..n + 3 {
+        let t0 = Instant::now();
+        let transport = pynto_transport::connect(&address, None).expect("connect");
+        let t1 = Instant::now();
+        let session = Session::connect(
+            transport,
+            Role::Connector,
+            NativeHost::new(),
+            Object::unit(),
+            Config::default(),
+        )
+        .expect("session");
+        let t2 = Instant::now();
+        let root = session.root().expect("root");
+        let t3 = Instant::now();
+        root.call_method("f", vec![]).expect("call");
+        let t4 = Instant::now();
+        drop(root);
+        session.close();
+        let t5 = Instant::now();
+        if i >= 3 {
+            for (k, (a, b)) in [(t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5)]
+                .into_iter()
+                .enumerate()
+            {
+                stages[k].push((b - a).as_nanos() as u64);
+            }
+        }
+    }
+    for (name, mut v) in ["dial", "handshake", "root", "f()", "close"]
+        .into_iter()
+        .zip(stages)
+    {
+        v.sort_unstable();
+        println!("{name}: {} ns", v[v.len() / 2]);
+    }
 }
 
 fn call_floor(address: &str, n: usize) -> Vec<u64> {

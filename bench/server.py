@@ -1,4 +1,4 @@
-"""Start one benchmark server: `python bench/server.py pynto|rpyc|pyfloor [--port P]`.
+"""Start one benchmark server: `python bench/server.py pynto|rpyc|pyro5|mpm|pyfloor [--port P]`.
 
 Prints `READY <port>` on stdout once it accepts connections, then serves until killed.
 """
@@ -16,13 +16,17 @@ def ready(port):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("impl", choices=["pynto", "rpyc", "pyfloor"])
+    parser.add_argument("impl", choices=["pynto", "rpyc", "pyro5", "mpm", "pyfloor"])
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
     if args.impl == "pynto":
         import svc_pynto as svc
     elif args.impl == "rpyc":
         import svc_rpyc as svc
+    elif args.impl == "pyro5":
+        import svc_pyro5 as svc
+    elif args.impl == "mpm":
+        import svc_mp as svc
     else:
         import pyfloor as svc
     svc.serve(args.port, ready)

@@ -32,6 +32,9 @@ class BenchMixin:
     def exposed_call(self, cb):
         return cb()
 
+    def exposed_h(self, items):
+        return None
+
     def exposed_echo(self, data):
         return data
 
@@ -58,3 +61,13 @@ class BenchMixin:
 
     def exposed_pid(self):
         return os.getpid()
+
+
+def plain_methods():
+    """BenchMixin's methods under their plain names (`f` for `exposed_f`), for the peers that
+    expose a class's public methods as they are (Pyro5, multiprocessing.managers)."""
+    return {
+        name[len("exposed_"):]: member
+        for name, member in vars(BenchMixin).items()
+        if name.startswith("exposed_") and callable(member)
+    }

@@ -260,9 +260,11 @@ impl<R: Read> StreamReader<R> {
     }
 
     /// Read exactly `len` bytes into a fresh buffer. The buffer is never allocated more than
-    /// `max(PREALLOC_MAX, bytes received so far)` ahead of the bytes received, and its spare
-    /// capacity is filled through `read_to_end`, which lets the standard library read into it
-    /// without zero-filling it first where the stream supports that.
+    /// `max(PREALLOC_MAX, bytes received so far)` ahead of the bytes received. It is allocated
+    /// zeroed (`calloc`: a large one comes straight from `mmap`, already zero and not yet
+    /// touched), advised into huge pages, and read into with `read_exact`, which hands it to the
+    /// stream directly once the read buffer is drained. (`read_to_end` into spare capacity would
+    /// zero-fill every piece first: `Counted` has no `read_buf`, which is unstable.)
     fn read_payload(&mut self, len: u64) -> Result<Bytes, TransportError> {
         let len = usize::try_from(len).map_err(|_| TransportError::MessageTooLarge {
             len,
@@ -271,24 +273,20 @@ impl<R: Read> StreamReader<R> {
         if len == 0 {
             return Ok(Bytes::new());
         }
-        let mut buf: Vec<u8> = Vec::with_capacity(len.min(PREALLOC_MAX));
-        advise_huge_pages(buf.spare_capacity_mut());
-        while buf.len() < len {
-            if buf.len() == buf.capacity() {
-                let grow = (len - buf.len()).min(buf.len().max(PREALLOC_MAX));
-                buf.reserve_exact(grow);
-            }
-            let room = (buf.capacity() - buf.len()).min(len - buf.len());
-            let before = buf.len();
-            (&mut self.inner)
-                .take(room as u64)
-                .read_to_end(&mut buf)
+        let mut buf: Vec<u8> = vec![0; len.min(PREALLOC_MAX)];
+        advise_huge_pages(&mut buf);
+        let mut filled = 0;
+        loop {
+            self.inner
+                .read_exact(&mut buf[filled..])
                 .map_err(torn_on_eof)?;
-            if buf.len() - before < room {
-                return Err(TransportError::Torn);
+            filled = buf.len();
+            if filled == len {
+                return Ok(Bytes::from(buf));
             }
+            let grow = (len - filled).min(filled.max(PREALLOC_MAX));
+            buf.resize(filled + grow, 0);
         }
-        Ok(Bytes::from(buf))
     }
 }
 

@@ -1,29 +1,31 @@
-//! `cargo xtask bench`: pynto against RPyC and two raw-socket floors, in one run.
+//! `cargo xtask bench`: pynto against RPyC, Pyro5, multiprocessing.managers and two raw-socket
+//! floors, in one run, then its cost curves.
 //!
 //! This prepares what the run needs and hands over to the driver `bench/run.py`:
 //! - `target/venv` with pynto (built with maturin only when `import pynto` fails there),
-//! - `target/bench-venv` with RPyC 6 from PyPI (a separate virtualenv, so pynto's stays clean),
+//! - `target/bench-venv` with RPyC 6 and Pyro5 5 from PyPI (a separate virtualenv, so pynto's
+//!   stays clean; multiprocessing.managers is the standard library's),
 //! - the Rust floor, `cargo build --release -p pynto-bench --bin floor`.
 //!
-//! The driver runs every scenario pinned to one core and unpinned, and writes
-//! `target/bench/results.jsonl` and `docs/benchmarks.md`.
+//! The driver runs every scenario pinned to one core and unpinned, the cost curves C1-C3 pinned,
+//! and writes `target/bench/results.jsonl` and `docs/benchmarks.md`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::{describe, run, Ctx, Failure};
 
-/// The scenarios of docs/benchmarks.md.
+/// The scenarios of docs/benchmarks.md (C1-C3: the cost curves).
 pub const SCENARIOS: &[&str] = &[
-    "S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8", "S9", "S10", "R1",
+    "S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8", "S9", "S10", "C1", "C2", "C3", "R1",
 ];
 
 /// The scenario xtask runs itself: the Rust-to-Rust null call against the raw floor
 /// (`bench/rust_null_call.rs`); the others are `bench/run.py`'s.
 const RUST_SCENARIO: &str = "R1";
 
-/// What RPyC the comparison uses (pip requirement).
-const RPYC: &str = "rpyc==6.*";
+/// The peers the comparison installs from PyPI (pip requirements).
+const PEERS: &[&str] = &["rpyc==6.*", "Pyro5==5.*"];
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct BenchArgs {
@@ -79,7 +81,7 @@ pub fn bench(ctx: &Ctx, args: &BenchArgs) -> Result<(), Failure> {
     let venv = ctx.root.join("target/venv");
     let python = venv.join("bin/python");
     ensure_pynto(ctx, &venv)?;
-    let rpyc_python = ensure_rpyc(ctx)?;
+    let peers_python = ensure_peers(ctx)?;
     let floor = build_floor(ctx)?;
 
     let mut command = String::from("cargo xtask bench");
@@ -101,8 +103,8 @@ pub fn bench(ctx: &Ctx, args: &BenchArgs) -> Result<(), Failure> {
         .arg(&ctx.root)
         .arg("--pynto-python")
         .arg(&python)
-        .arg("--rpyc-python")
-        .arg(&rpyc_python)
+        .arg("--peers-python")
+        .arg(&peers_python)
         .arg("--floor")
         .arg(&floor)
         .arg("--results")
@@ -215,11 +217,12 @@ fn ensure_pynto(ctx: &Ctx, venv: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-/// target/bench-venv with RPyC 6; returns its python.
-fn ensure_rpyc(ctx: &Ctx) -> Result<PathBuf, Failure> {
+/// target/bench-venv with RPyC 6 and Pyro5 5; returns its python.
+fn ensure_peers(ctx: &Ctx) -> Result<PathBuf, Failure> {
     let venv = ctx.root.join("target/bench-venv");
     let python = venv.join("bin/python");
-    let check = "import rpyc, sys; sys.exit(0 if rpyc.__version__.startswith('6.') else 1)";
+    let check = "import rpyc, Pyro5, sys; \
+                 sys.exit(0 if rpyc.__version__.startswith('6.') and Pyro5.__version__.startswith('5.') else 1)";
     if python_ok(&python, check) {
         return Ok(python);
     }
@@ -229,11 +232,13 @@ fn ensure_rpyc(ctx: &Ctx) -> Result<PathBuf, Failure> {
             .current_dir(&ctx.root))?;
     }
     run(Command::new(&python)
-        .args(["-m", "pip", "install", "--quiet", RPYC])
+        .args(["-m", "pip", "install", "--quiet"])
+        .args(PEERS)
         .current_dir(&ctx.root))?;
     if !python_ok(&python, check) {
         return Err(Failure::Message(format!(
-            "xtask bench: `{RPYC}` is still not importable in target/bench-venv"
+            "xtask bench: `{}` still not importable in target/bench-venv",
+            PEERS.join("`, `")
         )));
     }
     Ok(python)
@@ -304,6 +309,10 @@ mod tests {
         assert!(parse_args(&args(&["--only"])).is_err());
         assert!(parse_args(&args(&["--only", ","])).is_err());
         assert!(parse_args(&args(&["--only", "S11"])).is_err());
+        assert_eq!(
+            parse_args(&args(&["--only", "c1,C3"])).map(|a| a.only),
+            Ok(args(&["C1", "C3"]))
+        );
         assert_eq!(
             parse_args(&args(&["--only", "S10,R1"])).map(|a| a.only),
             Ok(args(&["S10", "R1"]))

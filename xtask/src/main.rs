@@ -34,7 +34,8 @@ commands:
   soak               100,000 connect/close cycles under ulimit -n 1024, and 300 threads + 8 processes
                      making 1,000 calls each with callbacks, against one server
   bench [--quick] [--only S1,S4]
-                     pynto against RPyC and raw-socket floors; writes docs/benchmarks.md
+                     pynto against RPyC, Pyro5, mp.managers and raw-socket floors, and
+                     its cost curves (C1-C3); writes docs/benchmarks.md
 ";
 
 /// Exit status for usage errors and commands that do not exist yet.
