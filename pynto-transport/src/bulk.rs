@@ -136,8 +136,10 @@ pub(crate) struct Partial {
     body: Bytes,
     lengths: Vec<u64>,
     done: Vec<Bytes>,
-    /// The attachment being filled.
+    /// The attachment being filled: zeroed room (calloc'd, so untouched pages cost nothing),
+    /// of which the first `filled` bytes have arrived.
     filling: Vec<u8>,
+    filled: usize,
 }
 
 impl Partial {
@@ -147,6 +149,7 @@ impl Partial {
             body,
             lengths,
             filling: Vec::new(),
+            filled: 0,
         };
         partial.finish_empty();
         partial
@@ -181,33 +184,32 @@ impl Partial {
                 "a chunk of {len} bytes is longer than the limit of {MAX_CHUNK}"
             )));
         }
-        let left = want - self.filling.len() as u64;
+        let left = want - self.filled as u64;
         if u64::from(len) > left {
             return Err(TransportError::Chunks(format!(
                 "a chunk of {len} bytes overruns its attachment, which has {left} bytes left"
             )));
         }
         let len = len as usize;
-        let have = self.filling.len();
-        if self.filling.capacity() - have < len {
-            // Reserve as read_payload does: address space ahead of what arrived, never more
-            // than about twice the bytes the peer really sent, whatever length it announced.
-            let grow = (want as usize - have).min(have.max(PREALLOC_MAX));
-            self.filling.reserve_exact(grow);
+        let have = self.filled;
+        if self.filling.len() - have < len {
+            // Room as read_payload makes it: zeroed address space ahead of what arrived, never
+            // more than about twice the bytes the peer really sent, whatever it announced.
             if have == 0 {
-                advise_huge_pages(self.filling.spare_capacity_mut());
+                self.filling = vec![0; (want as usize).min(PREALLOC_MAX).max(len)];
+                advise_huge_pages(&mut self.filling);
+            } else {
+                let grow = (want as usize - have).min(have.max(PREALLOC_MAX)).max(len);
+                self.filling.reserve_exact(have + grow - self.filling.len());
+                self.filling.resize(have + grow, 0);
             }
         }
-        let read = from
-            .take(len as u64)
-            .read_to_end(&mut self.filling)
+        from.read_exact(&mut self.filling[have..have + len])
             .map_err(|e| match e.kind() {
                 io::ErrorKind::UnexpectedEof => TransportError::Torn,
                 _ => TransportError::Io(e),
             })?;
-        if read < len {
-            return Err(TransportError::Torn);
-        }
+        self.filled += len;
         self.finish_empty();
         Ok(())
     }
@@ -215,11 +217,13 @@ impl Partial {
     /// Close the attachments that are whole (including empty ones).
     fn finish_empty(&mut self) {
         while let Some(&want) = self.lengths.get(self.done.len()) {
-            if (self.filling.len() as u64) < want {
+            if (self.filled as u64) < want {
                 break;
             }
-            self.done
-                .push(Bytes::from(std::mem::take(&mut self.filling)));
+            let mut whole = std::mem::take(&mut self.filling);
+            whole.truncate(self.filled);
+            self.filled = 0;
+            self.done.push(Bytes::from(whole));
         }
     }
 }

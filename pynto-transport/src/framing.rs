@@ -285,6 +285,7 @@ impl<R: Read> StreamReader<R> {
                 return Ok(Bytes::from(buf));
             }
             let grow = (len - filled).min(filled.max(PREALLOC_MAX));
+            buf.reserve_exact(grow);
             buf.resize(filled + grow, 0);
         }
     }
