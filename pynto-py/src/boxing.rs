@@ -513,12 +513,9 @@ pub(crate) fn from_value<'py>(cx: &Cx<'_, 'py>, value: &Value) -> PyResult<Bound
         Value::Float(f) => PyFloat::new(py, *f).into_any(),
         Value::Complex(re, im) => PyComplex::from_doubles(py, *re, *im).into_any(),
         Value::Str(s) => PyString::new(py, s).into_any(),
-        Value::Bytes(b) if b.len() >= DRAIN_MIN => PyBytes::new_with(py, b.len(), |dst| {
-            pynto_transport::advise_huge_pages(dst);
-            dst.copy_from_slice(b);
-            Ok(())
-        })?
-        .into_any(),
+        // Shared, so copied rather than drained; still into an object that is not zero-filled
+        // first.
+        Value::Bytes(b) if b.len() >= DRAIN_MIN => drained_bytes(py, b.clone())?.into_any(),
         Value::Bytes(b) => PyBytes::new(py, b).into_any(),
         Value::Ellipsis => py.Ellipsis().into_bound(py),
         Value::NotImplemented => py.NotImplemented().into_bound(py),

@@ -151,10 +151,17 @@ impl Wire {
         if self.peer_reads_chunks && frame.len() - frame.body.len() as u64 >= bulk::CHUNKED_MIN {
             return self.send_in_chunks(frame);
         }
+        let releases = std::mem::take(&mut *self.releases.lock());
+        let releases = (!releases.is_empty()).then(|| encode(&Message::Release(releases)));
         let mut writer = self.writer.lock();
-        let written = self
-            .send_releases(&mut **writer)
-            .and_then(|()| writer.send(frame));
+        let written = match &releases {
+            None => writer.send(frame),
+            Some(releases) => {
+                // The releases and the frame in one write: the peer reads both at once.
+                self.releases_sent.fetch_add(1, Ordering::Relaxed);
+                writer.send_batch(&[releases, frame])
+            }
+        };
         drop(writer);
         written.map_err(|e| self.break_off(e))
     }

@@ -116,6 +116,11 @@ impl fmt::Debug for Interrupter {
 pub trait FrameWriter: Send {
     /// Write one frame: header, body and attachments, with one vectored write where possible.
     fn send(&mut self, frame: &Frame) -> Result<(), TransportError>;
+    /// Write `frames` in order, in as few system calls as the transport can (a reply and the
+    /// releases queued before it, together). The default sends them one by one.
+    fn send_batch(&mut self, frames: &[&Frame]) -> Result<(), TransportError> {
+        frames.iter().try_for_each(|frame| self.send(frame))
+    }
     /// Write the next record of `frame` sent in parts (the head, then one chunk per call; see
     /// [`bulk`]), so the caller can let go of the writer between records and other frames
     /// can go between them. True once the whole frame is out. Only for a peer that announced

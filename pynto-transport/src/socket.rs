@@ -144,6 +144,11 @@ impl<S: Socket> FrameWriter for SocketWriter<S> {
         timed_out(sent, self.write_timeout)
     }
 
+    fn send_batch(&mut self, frames: &[&Frame]) -> Result<(), TransportError> {
+        let sent = self.writer.send_batch(frames);
+        timed_out(sent, self.write_timeout)
+    }
+
     fn send_part(
         &mut self,
         frame: &Frame,

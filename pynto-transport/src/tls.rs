@@ -722,6 +722,11 @@ impl FrameWriter for TlsWriter {
         timed_out(self.inner.send(frame), self.write_timeout)
     }
 
+    fn send_batch(&mut self, frames: &[&Frame]) -> Result<(), TransportError> {
+        self.check_open()?;
+        timed_out(self.inner.send_batch(frames), self.write_timeout)
+    }
+
     fn send_part(
         &mut self,
         frame: &Frame,
