@@ -10,6 +10,7 @@
 //! on one peer (a write, a Goodbye, a close) goes to a pool thread as a chore, so a peer that
 //! stops reading stalls no one but the threads serving it.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{OnceLock, Weak};
 use std::time::{Duration, Instant};
@@ -67,7 +68,10 @@ pub(crate) type Shutter = std::sync::Arc<dyn Fn() + Send + Sync>;
 #[derive(Default)]
 struct State {
     flush: Vec<Weak<dyn ReleaseSink>>,
+    /// Every session: checked on slow ticks.
     sessions: Vec<Weak<dyn Maintained>>,
+    /// Sessions not parked in the poller (`parking.rs`), by address: checked on every tick.
+    awake: HashMap<usize, Weak<dyn Maintained>>,
     deadlines: Vec<(u64, Instant, Shutter)>,
     started: bool,
 }
@@ -107,8 +111,29 @@ pub(crate) fn flush_soon(sink: Weak<dyn ReleaseSink>) {
 /// Check `session` for liveness from now on, until it is gone.
 pub(crate) fn watch(session: Weak<dyn Maintained>) {
     let keeper = housekeeper();
-    keeper.state.lock().sessions.push(session);
+    let mut state = keeper.state.lock();
+    state.awake.insert(key(&session), session.clone());
+    state.sessions.push(session);
+    drop(state);
     keeper.cond.notify_one();
+}
+
+fn key(session: &Weak<dyn Maintained>) -> usize {
+    session.as_ptr() as *const () as usize
+}
+
+/// `session` parked in the poller: check it on slow ticks only.
+pub(crate) fn asleep(session: &Weak<dyn Maintained>) {
+    housekeeper().state.lock().awake.remove(&key(session));
+}
+
+/// `session` is read again: check it on every tick.
+pub(crate) fn awake(session: &Weak<dyn Maintained>) {
+    housekeeper()
+        .state
+        .lock()
+        .awake
+        .insert(key(session), session.clone());
 }
 
 /// Shuts a transport if it is still armed at its deadline; disarmed on drop.
@@ -141,6 +166,7 @@ impl Drop for Deadline {
 fn run() {
     let keeper = housekeeper();
     let mut next_tick = Instant::now() + SLOW_TICK;
+    let mut next_sweep = next_tick;
     let mut state = keeper.state.lock();
     loop {
         // Fast while readers came and went lately; the SeqCst pair with `vacancy` makes sure a
@@ -178,8 +204,15 @@ fn run() {
                 } else {
                     FAST_TICK
                 };
-            state.sessions.retain(|s| s.strong_count() > 0);
-            state.sessions.clone()
+            if now >= next_sweep {
+                // Every session, parked ones included, a few times a second.
+                next_sweep = now + SLOW_TICK;
+                state.sessions.retain(|s| s.strong_count() > 0);
+                state.sessions.clone()
+            } else {
+                state.awake.retain(|_, s| s.strong_count() > 0);
+                state.awake.values().cloned().collect()
+            }
         } else {
             Vec::new()
         };

@@ -52,6 +52,7 @@ mod housekeeper;
 mod imports;
 mod liveness;
 pub mod native;
+mod parking;
 mod pool;
 mod reader;
 mod remote;

@@ -33,10 +33,12 @@ impl<H: Host> housekeeper::Maintained for Inner<H> {
         if core.is_closed() {
             return;
         }
-        // Nobody has read for a moment: wake a parked caller to read, or start a read loop.
-        if core
-            .vacant_for()
-            .is_some_and(|ms| ms >= housekeeper::VACANCY_GRACE_MS)
+        // Nobody has read for a moment: wake a parked caller to read, or start a read loop
+        // (unless the connection waits in the poller, which finds it a reader).
+        if !core.parking.is_parked()
+            && core
+                .vacant_for()
+                .is_some_and(|ms| ms >= housekeeper::VACANCY_GRACE_MS)
             && !core.hand_on_reading()
         {
             self.ensure_reader();

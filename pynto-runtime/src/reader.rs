@@ -76,12 +76,17 @@ pub(crate) enum Event<H: Host> {
     Request(Work<H>),
     /// The connection ended (already closed).
     Closed,
+    /// No frame began within the idle timeout (`parking.rs`): the reader may park.
+    Idle,
 }
 
 /// Read and handle one frame with the reader held, then let go of it.
 pub(crate) fn read_one<H: Host>(inner: &Arc<Inner<H>>, reader: &mut dyn FrameReader) -> Event<H> {
     let limits = inner.core.config.limits;
     let received = reader.recv();
+    if matches!(received, Err(TransportError::Idle)) {
+        return Event::Idle;
+    }
     if !matches!(received, Ok(Some(_))) {
         // Our own failed write shut the transport: that is why it ended.
         if let Some(why) = inner.core.broken() {
@@ -142,11 +147,14 @@ pub(crate) fn read_loop<H: Host>(session: Session<H>) {
             return;
         }
         let event = match inner.core.try_read() {
-            Some(mut reader) => read_one(inner, &mut **reader),
+            Some(mut reader) => match read_one(inner, &mut **reader) {
+                Event::Idle if crate::parking::park(inner, reader) => return,
+                event => event,
+            },
             None => return,
         };
         match event {
-            Event::Handled => {}
+            Event::Handled | Event::Idle => {}
             Event::Replied { to_waiter } => {
                 if to_waiter {
                     inner.core.hand_on_reading();

@@ -123,6 +123,8 @@ pub(crate) struct Core {
     /// Callers parked while another thread reads; one is woken to read when the reader is
     /// handed on.
     parked: Mutex<Vec<Arc<crate::chains::ParkSlot>>>,
+    /// Whether the connection waits in the poller (`parking.rs`).
+    pub(crate) parking: crate::parking::Parking,
 }
 
 /// The reader, held: `reading` is set while it lives, and letting go records the vacancy.
@@ -174,6 +176,7 @@ impl Core {
     pub(crate) fn try_read(&self) -> Option<ReaderGuard<'_>> {
         let guard = self.reader.try_lock()?;
         self.reading.store(true, Ordering::Release);
+        self.parking.wake_up();
         Some(ReaderGuard { core: self, guard })
     }
 
@@ -477,6 +480,7 @@ impl<H: Host> Session<H> {
                 releases_sent: AtomicU64::new(0),
                 sink,
                 interrupter: reader.interrupter(),
+                parking: crate::parking::Parking::new(&mut *reader),
                 reader: Mutex::new(reader),
                 reading: AtomicBool::new(false),
                 shutdown_handle,
@@ -499,7 +503,7 @@ impl<H: Host> Session<H> {
             held: Mutex::new(hold.then(Vec::new)),
         });
         let session = Session { inner };
-        housekeeper::watch(Arc::downgrade(&session.inner) as Weak<dyn housekeeper::Maintained>);
+        crate::parking::watch(&session.inner);
         // An acceptor's job is to read; a connector's first call reads for itself (and the
         // housekeeper starts a read loop if none comes soon).
         if role == Role::Acceptor {

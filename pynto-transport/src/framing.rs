@@ -15,14 +15,15 @@
 //! it announces, and never trusts a length for allocation beyond what the peer has actually
 //! sent. [`StreamWriter`] sends a frame with vectored writes straight from the frame's buffers.
 
-use std::io::{self, BufReader, IoSlice, Read, Write};
+use std::io::{self, BufRead, BufReader, IoSlice, Read, Write};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use pynto_proto::{Frame, Limits};
 
+use crate::poller::Wake;
 use crate::progress::Counted;
-use crate::socket::{poll_readable, Readiness};
+use crate::socket::{poll_readable, Readiness, WakeFd};
 use crate::{FrameReader, FrameWriter, Progress, TransportError};
 
 /// The most attachments one frame may carry. Checked by both [`StreamReader`] and
@@ -72,15 +73,72 @@ pub fn check_limits(frame: &Frame, limits: &Limits) -> Result<(), TransportError
     Ok(())
 }
 
-/// Reads frames from a byte stream, through a 64 KiB buffer.
+/// Reads frames from a byte stream, through a 64 KiB buffer (given back while the reader is
+/// parked).
 ///
-/// Implements [`FrameReader`] for any `R: Read + Send`.
+/// Implements [`FrameReader`] for any `R: Read + Send + Readiness`.
 pub struct StreamReader<R: Read> {
-    inner: BufReader<Counted<R>>,
+    inner: Buffer<Counted<R>>,
     limits: Limits,
     /// An event fd polled beside the stream, written by [`crate::Interrupter`]s (which hold it
     /// weakly: it closes with this reader).
-    wake: Option<Arc<std::os::fd::OwnedFd>>,
+    wake: Option<Arc<WakeFd>>,
+    /// `recv` may give up between frames at the stream's idle timeout.
+    idle: bool,
+}
+
+/// The read buffer: allocated while the stream is being read, freed while it is parked.
+enum Buffer<R> {
+    On(BufReader<R>),
+    Off(R),
+    /// Only inside [`Buffer::on`] and [`Buffer::off`].
+    Swapping,
+}
+
+impl<R: Read> Buffer<R> {
+    fn on(&mut self) -> &mut BufReader<R> {
+        if !matches!(self, Buffer::On(_)) {
+            if let Buffer::Off(r) = std::mem::replace(self, Buffer::Swapping) {
+                *self = Buffer::On(BufReader::with_capacity(READ_BUFFER, r));
+            }
+        }
+        match self {
+            Buffer::On(b) => b,
+            _ => unreachable!("the buffer was just made"),
+        }
+    }
+
+    /// Free the buffer if it holds nothing.
+    fn off(&mut self) {
+        if matches!(self, Buffer::On(b) if b.buffer().is_empty()) {
+            if let Buffer::On(b) = std::mem::replace(self, Buffer::Swapping) {
+                *self = Buffer::Off(b.into_inner());
+            }
+        }
+    }
+
+    fn buffer(&self) -> &[u8] {
+        match self {
+            Buffer::On(b) => b.buffer(),
+            _ => &[],
+        }
+    }
+
+    fn get_ref(&self) -> &R {
+        match self {
+            Buffer::On(b) => b.get_ref(),
+            Buffer::Off(r) => r,
+            Buffer::Swapping => unreachable!("never seen outside a swap"),
+        }
+    }
+
+    fn get_mut(&mut self) -> &mut R {
+        match self {
+            Buffer::On(b) => b.get_mut(),
+            Buffer::Off(r) => r,
+            Buffer::Swapping => unreachable!("never seen outside a swap"),
+        }
+    }
 }
 
 impl<R: Read> StreamReader<R> {
@@ -92,15 +150,13 @@ impl<R: Read> StreamReader<R> {
     /// A reader enforcing `limits`.
     pub fn with_limits(inner: R, limits: &Limits) -> Self {
         StreamReader {
-            inner: BufReader::with_capacity(
-                READ_BUFFER,
-                Counted {
-                    inner,
-                    progress: Progress::default(),
-                },
-            ),
+            inner: Buffer::Off(Counted {
+                inner,
+                progress: Progress::default(),
+            }),
             wake: None,
             limits: *limits,
+            idle: false,
         }
     }
 
@@ -112,6 +168,10 @@ impl<R: Read> StreamReader<R> {
     /// The underlying stream.
     pub fn get_ref(&self) -> &R {
         &self.inner.get_ref().inner
+    }
+
+    fn get_mut(&mut self) -> &mut R {
+        &mut self.inner.get_mut().inner
     }
 
     /// The bytes read so far and the frame being read.
@@ -152,7 +212,7 @@ impl<R: Read> StreamReader<R> {
         let mut attachments = Vec::with_capacity(count as usize);
         for _ in 0..count {
             let mut len = [0u8; 8];
-            self.inner.read_exact(&mut len).map_err(torn_on_eof)?;
+            self.inner.on().read_exact(&mut len).map_err(torn_on_eof)?;
             let len = u64::from_le_bytes(len);
             total = total.saturating_add(len);
             self.check_total(total)?;
@@ -175,7 +235,7 @@ impl<R: Read> StreamReader<R> {
     fn read_header(&mut self, header: &mut [u8; HEADER_LEN]) -> Result<bool, TransportError> {
         let mut filled = 0;
         while filled < HEADER_LEN {
-            match self.inner.read(&mut header[filled..]) {
+            match self.inner.on().read(&mut header[filled..]) {
                 Ok(0) if filled == 0 => return Ok(false),
                 Ok(0) => return Err(TransportError::Torn),
                 Ok(n) => {
@@ -213,7 +273,8 @@ impl<R: Read> StreamReader<R> {
             }
             let room = (buf.capacity() - buf.len()).min(len - buf.len());
             let before = buf.len();
-            (&mut self.inner)
+            self.inner
+                .on()
                 .take(room as u64)
                 .read_to_end(&mut buf)
                 .map_err(torn_on_eof)?;
@@ -229,12 +290,32 @@ impl<R: Read> Read for StreamReader<R> {
     /// Raw bytes from the buffered stream, for callers that read something other than frames
     /// (e.g. a preamble) before framing starts.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(buf)
+        self.inner.on().read(buf)
     }
 }
 
 impl<R: Read + Send + Readiness> FrameReader for StreamReader<R> {
     fn recv(&mut self) -> Result<Option<Frame>, TransportError> {
+        if self.idle && self.inner.buffer().is_empty() {
+            // The first read of a frame may give up at the idle timeout; none after it may.
+            self.get_mut().allow_idle(true);
+            let first = self.inner.on().fill_buf().map(|_| ());
+            self.get_mut().allow_idle(false);
+            match first {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Err(TransportError::Idle)
+                }
+                Err(e) if e.kind() != io::ErrorKind::Interrupted => {
+                    return Err(TransportError::Io(e))
+                }
+                _ => {}
+            }
+        }
         self.read_frame()
     }
 
@@ -249,23 +330,36 @@ impl<R: Read + Send + Readiness> FrameReader for StreamReader<R> {
         let Some(fd) = self.get_ref().readiness_fd() else {
             return Ok(true);
         };
-        let wake = self
-            .wake
-            .as_ref()
-            .map(|w| std::os::fd::AsRawFd::as_raw_fd(&**w));
+        let wake = self.wake.as_ref().and_then(|w| w.fd());
         poll_readable(fd, wake, timeout)
     }
 
     fn interrupter(&mut self) -> Option<crate::Interrupter> {
         self.get_ref().readiness_fd()?;
-        if self.wake.is_none() {
-            self.wake = crate::socket::event_fd();
-        }
-        Some(crate::socket::poke(Arc::downgrade(self.wake.as_ref()?)))
+        let wake = self.wake.get_or_insert_with(WakeFd::new);
+        Some(crate::socket::poke(Arc::downgrade(wake)))
     }
 
     fn progress(&self) -> Option<Progress> {
         Some(StreamReader::progress(self).clone())
+    }
+
+    fn set_idle_timeout(&mut self, idle: std::time::Duration) -> bool {
+        self.idle = self.get_mut().set_idle_timeout(idle);
+        self.idle
+    }
+
+    fn park(&mut self, wake: Wake) -> Result<(), Wake> {
+        if !self.inner.buffer().is_empty() {
+            return Err(wake);
+        }
+        self.get_mut().park(wake)?;
+        // Nothing to keep while parked: the buffer and the event fd come back on next use.
+        self.inner.off();
+        if let Some(w) = &self.wake {
+            w.close();
+        }
+        Ok(())
     }
 }
 
