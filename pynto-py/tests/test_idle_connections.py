@@ -82,12 +82,6 @@ def test_ten_thousand_idle_connections_hold_few_threads_and_little_memory() -> N
         for _ in range(20):
             with pynto.connect(server.address) as warm:
                 warm.root.echo(1)
-        # One connection left idle long enough to park starts the server's poller (one
-        # descriptor, one thread, for good).
-        with pynto.connect(server.address) as warm:
-            warm.root.echo(1)
-            time.sleep(0.5)
-            warm.root.echo(2)
         bound = thread_bound()
         base_threads = settle(lambda: thread_count(pid), lambda n: n <= bound, timeout=40)
         base_fds = settle(lambda: fd_count(pid), lambda n: False, timeout=0.5)

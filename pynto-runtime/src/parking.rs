@@ -111,3 +111,11 @@ pub(crate) fn park<H: Host>(inner: &Arc<Inner<H>>, mut reader: ReaderGuard<'_>) 
     // A wake-up that came while we held the reader could not start a read loop: read on.
     parking.is_parked() || core.is_closed()
 }
+
+impl<H: Host> crate::session::Session<H> {
+    /// True while the connection waits in the process's poller: idle, with no thread reading
+    /// it (for tests and diagnostics).
+    pub fn is_parked(&self) -> bool {
+        self.inner.core.parking.is_parked()
+    }
+}

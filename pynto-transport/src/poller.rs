@@ -164,6 +164,12 @@ impl Drop for Registration {
     }
 }
 
+/// True if the poller runs (starting it now if need be): one epoll descriptor and one thread
+/// for the whole process, from the first connection that may park.
+pub fn available() -> bool {
+    poller().is_some()
+}
+
 /// Callbacks armed and not yet run, process-wide (for tests and stats).
 pub fn armed() -> usize {
     poller().map_or(0, |p| lock(&p.armed).len())

@@ -119,7 +119,9 @@ impl<S: Socket> Readiness for ClosableRead<S> {
     }
 
     fn set_idle_timeout(&mut self, idle: Duration) -> bool {
-        let ok = set_receive_timeout(self.socket.as_raw_fd(), idle).is_ok();
+        // Idling is for parking: not without a poller.
+        let ok = crate::poller::available()
+            && set_receive_timeout(self.socket.as_raw_fd(), idle).is_ok();
         if ok {
             self.idle = Some(idle);
         }
