@@ -1,7 +1,7 @@
 """A client process for the idle-connection tests: holds many connections to one server.
 
-Run as ``python idle_clients.py ADDRESS``; reads commands from stdin, one a line, and answers
-each with one line on stdout:
+Run as ``python idle_clients.py ADDRESS [CA_PEM]`` (with a CA, over TLS); reads commands from
+stdin, one a line, and answers each with one line on stdout:
 
 - ``open N``: open N more connections (each fetches the root once), answer ``opened TOTAL``;
 - ``call K``: call ``echo`` on K connections spread over all of them, answer ``called K``
@@ -21,6 +21,7 @@ import pynto
 
 def main() -> None:
     address = sys.argv[1]
+    tls = pynto.TLS(ca=sys.argv[2]) if len(sys.argv) > 2 else None
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = 20000 if hard == resource.RLIM_INFINITY else min(20000, hard)
     if soft < want:
@@ -32,7 +33,7 @@ def main() -> None:
         try:
             if words[0] == "open":
                 for _ in range(int(words[1])):
-                    conn = pynto.connect(address, timeout=60)
+                    conn = pynto.connect(address, timeout=60, tls=tls)
                     conns.append(conn)
                     roots.append(conn.root)
                 print(f"opened {len(conns)}", flush=True)

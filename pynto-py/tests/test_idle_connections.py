@@ -16,12 +16,15 @@ import time
 import pytest
 from helpers import TESTS_DIR, ServerProcess, child_env, read_line
 from hostile import fd_count, rss_bytes, settle, thread_count
+from test_connect import certificates  # noqa: F401  (a fixture)
 
 import pynto
 
 SERVICE = ("--service", "lifecycle_services:Target", "--port", "0")
 #: Connections held open at once (PYNTO_IDLE_CONNECTIONS overrides, for measuring).
 CONNECTIONS = int(os.environ.get("PYNTO_IDLE_CONNECTIONS", "10000"))
+#: The same over TLS (handshakes cost more).
+TLS_CONNECTIONS = int(os.environ.get("PYNTO_IDLE_TLS_CONNECTIONS", "1000"))
 CLIENT_PROCESSES = 3
 #: What an idle connection may cost the server, on average.
 MAX_BYTES_PER_CONNECTION = 32 << 10
@@ -35,10 +38,10 @@ def thread_bound() -> int:
 class Clients:
     """``CLIENT_PROCESSES`` processes running ``idle_clients.py`` against one address."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, *extra: str) -> None:
         self.procs = [
             subprocess.Popen(
-                [sys.executable, str(TESTS_DIR / "idle_clients.py"), address],
+                [sys.executable, str(TESTS_DIR / "idle_clients.py"), address, *extra],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
@@ -77,19 +80,33 @@ class Clients:
 
 @pytest.mark.timeout(300)
 def test_ten_thousand_idle_connections_hold_few_threads_and_little_memory() -> None:
-    with ServerProcess(*SERVICE) as server:
+    hold_idle_connections(SERVICE, CONNECTIONS)
+
+
+@pytest.mark.timeout(300)
+def test_idle_tls_connections_hold_few_threads_and_little_memory(certificates) -> None:  # noqa: F811
+    d = certificates
+    tls = ("--tls-cert", str(d / "server.pem"), "--tls-key", str(d / "server.key"))
+    hold_idle_connections((*SERVICE, *tls), TLS_CONNECTIONS, str(d / "ca.pem"))
+
+
+def hold_idle_connections(serve: tuple[str, ...], connections: int, *client_args: str) -> None:
+    """Open `connections` from the client processes to a ``pynto serve *serve`` and check
+    what they cost the server while idle, and that all of them still answer."""
+    tls = {"tls": pynto.TLS(ca=client_args[0])} if client_args else {}
+    with ServerProcess(*serve) as server:
         pid = server.proc.pid
         for _ in range(20):
-            with pynto.connect(server.address) as warm:
+            with pynto.connect(server.address, **tls) as warm:
                 warm.root.echo(1)
         bound = thread_bound()
         base_threads = settle(lambda: thread_count(pid), lambda n: n <= bound, timeout=40)
         base_fds = settle(lambda: fd_count(pid), lambda n: False, timeout=0.5)
         base_rss = rss_bytes(pid)
-        clients = Clients(server.address)
+        clients = Clients(server.address, *client_args)
         try:
-            share = [CONNECTIONS // CLIENT_PROCESSES] * CLIENT_PROCESSES
-            share[0] += CONNECTIONS - sum(share)
+            share = [connections // CLIENT_PROCESSES] * CLIENT_PROCESSES
+            share[0] += connections - sum(share)
             started = time.monotonic()
             clients.ask([f"open {n}" for n in share], "opened", timeout=200)
             opened_in = time.monotonic() - started
@@ -98,22 +115,23 @@ def test_ten_thousand_idle_connections_hold_few_threads_and_little_memory() -> N
             threads = settle(lambda: thread_count(pid), lambda n: n <= bound, timeout=60)
             fds = fd_count(pid)
             grown = rss_bytes(pid) - base_rss
-            per_connection = grown / CONNECTIONS
+            per_connection = grown / connections
+            kind = "TLS" if client_args else "TCP"
             print(
-                f"\n{CONNECTIONS} idle connections (opened in {opened_in:.1f} s): threads "
+                f"\n{connections} idle {kind} connections (opened in {opened_in:.1f} s): threads "
                 f"{base_threads} -> {threads} (peak {peak_threads}, bound {bound}), fds "
                 f"{base_fds} -> {fds}, RSS +{grown / (1 << 20):.1f} MiB = "
                 f"{per_connection / 1024:.1f} KiB per connection"
             )
-            assert threads <= bound, f"{threads} threads for {CONNECTIONS} idle connections"
-            assert CONNECTIONS <= fds - base_fds <= CONNECTIONS + 64, (
-                f"{fds - base_fds} descriptors for {CONNECTIONS} connections"
+            assert threads <= bound, f"{threads} threads for {connections} idle connections"
+            assert connections <= fds - base_fds <= connections + 64, (
+                f"{fds - base_fds} descriptors for {connections} connections"
             )
             assert per_connection < MAX_BYTES_PER_CONNECTION, (
                 f"{per_connection / 1024:.1f} KiB per idle connection"
             )
             # A busy connection beside them is served, and calls back.
-            with pynto.connect(server.address) as busy:
+            with pynto.connect(server.address, **tls) as busy:
                 for i in range(2000):
                     assert busy.root.echo(i) == i
                 assert busy.root.twice(lambda x: x + 1, 20) == 42
