@@ -68,10 +68,12 @@ pub(crate) type Shutter = std::sync::Arc<dyn Fn() + Send + Sync>;
 #[derive(Default)]
 struct State {
     flush: Vec<Weak<dyn ReleaseSink>>,
-    /// Every session: checked on slow ticks.
-    sessions: Vec<Weak<dyn Maintained>>,
     /// Sessions not parked in the poller (`parking.rs`), by address: checked on every tick.
     awake: HashMap<usize, Weak<dyn Maintained>>,
+    /// Parked sessions with calls waiting on them: checked on slow ticks (liveness). A parked
+    /// session with no call waiting has nothing to check (it is read when bytes come, and a
+    /// call made on it wakes it), so it costs the housekeeper nothing.
+    dozing: HashMap<usize, Weak<dyn Maintained>>,
     deadlines: Vec<(u64, Instant, Shutter)>,
     started: bool,
 }
@@ -111,10 +113,11 @@ pub(crate) fn flush_soon(sink: Weak<dyn ReleaseSink>) {
 /// Check `session` for liveness from now on, until it is gone.
 pub(crate) fn watch(session: Weak<dyn Maintained>) {
     let keeper = housekeeper();
-    let mut state = keeper.state.lock();
-    state.awake.insert(key(&session), session.clone());
-    state.sessions.push(session);
-    drop(state);
+    keeper
+        .state
+        .lock()
+        .awake
+        .insert(key(&session), session.clone());
     keeper.cond.notify_one();
 }
 
@@ -122,18 +125,31 @@ fn key(session: &Weak<dyn Maintained>) -> usize {
     session.as_ptr() as *const () as usize
 }
 
-/// `session` parked in the poller: check it on slow ticks only.
-pub(crate) fn asleep(session: &Weak<dyn Maintained>) {
-    housekeeper().state.lock().awake.remove(&key(session));
+/// `session` parked in the poller: check it on slow ticks while `calls_wait`, else not at all.
+pub(crate) fn asleep(session: &Weak<dyn Maintained>, calls_wait: bool) {
+    let mut state = housekeeper().state.lock();
+    state.awake.remove(&key(session));
+    if calls_wait {
+        state.dozing.insert(key(session), session.clone());
+    } else {
+        state.dozing.remove(&key(session));
+    }
+}
+
+/// A call began on parked `session`: check it on slow ticks, if it is still parked (looked at
+/// under the lock that `awake` takes, so a wake-up in between is never undone).
+pub(crate) fn doze(session: &Weak<dyn Maintained>, parked: &AtomicBool) {
+    let mut state = housekeeper().state.lock();
+    if parked.load(Ordering::SeqCst) {
+        state.dozing.insert(key(session), session.clone());
+    }
 }
 
 /// `session` is read again: check it on every tick.
 pub(crate) fn awake(session: &Weak<dyn Maintained>) {
-    housekeeper()
-        .state
-        .lock()
-        .awake
-        .insert(key(session), session.clone());
+    let mut state = housekeeper().state.lock();
+    state.dozing.remove(&key(session));
+    state.awake.insert(key(session), session.clone());
 }
 
 /// Shuts a transport if it is still armed at its deadline; disarmed on drop.
@@ -204,15 +220,15 @@ fn run() {
                 } else {
                     FAST_TICK
                 };
+            state.awake.retain(|_, s| s.strong_count() > 0);
+            let mut sessions: Vec<_> = state.awake.values().cloned().collect();
             if now >= next_sweep {
-                // Every session, parked ones included, a few times a second.
+                // Parked sessions with calls waiting, a few times a second.
                 next_sweep = now + SLOW_TICK;
-                state.sessions.retain(|s| s.strong_count() > 0);
-                state.sessions.clone()
-            } else {
-                state.awake.retain(|_, s| s.strong_count() > 0);
-                state.awake.values().cloned().collect()
+                state.dozing.retain(|_, s| s.strong_count() > 0);
+                sessions.extend(state.dozing.values().cloned());
             }
+            sessions
         } else {
             Vec::new()
         };

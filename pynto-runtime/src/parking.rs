@@ -15,8 +15,9 @@
 //! before the reader is let go, and a wake-up that comes while the parking loop still holds
 //! the reader is seen by that loop, which reads on.
 //!
-//! While parked, a connection is left out of the housekeeper's fast ticks (its reader is not
-//! vacant, the poller watches it); its liveness and releases are still seen to on slow ticks.
+//! While parked, a connection is left out of the housekeeper's ticks (its reader is not vacant,
+//! the poller watches it), except for liveness on slow ticks while calls wait on it; queued
+//! releases go out through the housekeeper's flush list as for any connection.
 //! Transports that cannot park (TLS, pipes, memory) keep today's blocking read loops.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -97,7 +98,8 @@ pub(crate) fn park<H: Host>(inner: &Arc<Inner<H>>, mut reader: ReaderGuard<'_>) 
     // Asleep before armed: only the wake-up (or a thread taking the reader, which we hold)
     // wakes it, and it does so after this.
     parking.parked.store(true, Ordering::SeqCst);
-    housekeeper::asleep(session);
+    let calls_waited = calls_wait(inner);
+    housekeeper::asleep(session, calls_waited);
     let woken = Arc::clone(inner);
     let armed = reader.park(Box::new(move || {
         woken.core.parking.wake_up();
@@ -108,8 +110,18 @@ pub(crate) fn park<H: Host>(inner: &Arc<Inner<H>>, mut reader: ReaderGuard<'_>) 
         return false;
     }
     drop(reader);
+    // A call that began while we held the reader could not start a read loop (one that
+    // begins from now on does, which wakes the connection): keep it under liveness watch.
+    if !calls_waited && calls_wait(inner) {
+        housekeeper::doze(session, &parking.parked);
+    }
     // A wake-up that came while we held the reader could not start a read loop: read on.
     parking.is_parked() || core.is_closed()
+}
+
+/// True if calls wait on `inner` (blocking or not): its liveness must be watched.
+fn calls_wait<H: Host>(inner: &Inner<H>) -> bool {
+    inner.core.waiting.load(Ordering::SeqCst) > 0 || !inner.pending.lock().is_empty()
 }
 
 impl<H: Host> crate::session::Session<H> {
