@@ -219,6 +219,20 @@ impl FrameReader for SniffingReader {
     fn progress(&self) -> Option<pynto_transport::Progress> {
         self.inner.progress()
     }
+
+    fn set_idle_timeout(&mut self, idle: Duration) -> bool {
+        self.inner.set_idle_timeout(idle)
+    }
+
+    fn park(
+        &mut self,
+        wake: pynto_transport::poller::Wake,
+    ) -> Result<(), pynto_transport::poller::Wake> {
+        if self.probe.is_some() {
+            return Err(wake);
+        }
+        self.inner.park(wake)
+    }
 }
 
 enum Peeked {

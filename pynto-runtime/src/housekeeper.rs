@@ -10,6 +10,7 @@
 //! on one peer (a write, a Goodbye, a close) goes to a pool thread as a chore, so a peer that
 //! stops reading stalls no one but the threads serving it.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{OnceLock, Weak};
 use std::time::{Duration, Instant};
@@ -67,7 +68,12 @@ pub(crate) type Shutter = std::sync::Arc<dyn Fn() + Send + Sync>;
 #[derive(Default)]
 struct State {
     flush: Vec<Weak<dyn ReleaseSink>>,
-    sessions: Vec<Weak<dyn Maintained>>,
+    /// Sessions not parked in the poller (`reader::park`), by address: checked on every tick.
+    awake: HashMap<usize, Weak<dyn Maintained>>,
+    /// Parked sessions with calls waiting on them: checked on slow ticks (liveness). A parked
+    /// session with no call waiting has nothing to check (it is read when bytes come, and a
+    /// call made on it wakes it), so it costs the housekeeper nothing.
+    dozing: HashMap<usize, Weak<dyn Maintained>>,
     deadlines: Vec<(u64, Instant, Shutter)>,
     started: bool,
     /// When the housekeeper wakes next, while it waits (a later deadline need not wake it).
@@ -109,8 +115,43 @@ pub(crate) fn flush_soon(sink: Weak<dyn ReleaseSink>) {
 /// Check `session` for liveness from now on, until it is gone.
 pub(crate) fn watch(session: Weak<dyn Maintained>) {
     let keeper = housekeeper();
-    keeper.state.lock().sessions.push(session);
+    keeper
+        .state
+        .lock()
+        .awake
+        .insert(key(&session), session.clone());
     keeper.cond.notify_one();
+}
+
+fn key(session: &Weak<dyn Maintained>) -> usize {
+    session.as_ptr() as *const () as usize
+}
+
+/// `session` parked in the poller: check it on slow ticks while `calls_wait`, else not at all.
+pub(crate) fn asleep(session: &Weak<dyn Maintained>, calls_wait: bool) {
+    let mut state = housekeeper().state.lock();
+    state.awake.remove(&key(session));
+    if calls_wait {
+        state.dozing.insert(key(session), session.clone());
+    } else {
+        state.dozing.remove(&key(session));
+    }
+}
+
+/// A call began on parked `session`: check it on slow ticks, if it is still parked (looked at
+/// under the lock that `awake` takes, so a wake-up in between is never undone).
+pub(crate) fn doze(session: &Weak<dyn Maintained>, parked: &AtomicBool) {
+    let mut state = housekeeper().state.lock();
+    if parked.load(Ordering::SeqCst) {
+        state.dozing.insert(key(session), session.clone());
+    }
+}
+
+/// `session` is read again: check it on every tick.
+pub(crate) fn awake(session: &Weak<dyn Maintained>) {
+    let mut state = housekeeper().state.lock();
+    state.dozing.remove(&key(session));
+    state.awake.insert(key(session), session.clone());
 }
 
 /// Shuts a transport if it is still armed at its deadline; disarmed on drop.
@@ -148,6 +189,7 @@ impl Drop for Deadline {
 fn run() {
     let keeper = housekeeper();
     let mut next_tick = Instant::now() + SLOW_TICK;
+    let mut next_sweep = next_tick;
     let mut state = keeper.state.lock();
     loop {
         // Fast while readers came and went lately; the SeqCst pair with `vacancy` makes sure a
@@ -187,8 +229,15 @@ fn run() {
                 } else {
                     FAST_TICK
                 };
-            state.sessions.retain(|s| s.strong_count() > 0);
-            state.sessions.clone()
+            state.awake.retain(|_, s| s.strong_count() > 0);
+            let mut sessions: Vec<_> = state.awake.values().cloned().collect();
+            if now >= next_sweep {
+                // Parked sessions with calls waiting, a few times a second.
+                next_sweep = now + SLOW_TICK;
+                state.dozing.retain(|_, s| s.strong_count() > 0);
+                sessions.extend(state.dozing.values().cloned());
+            }
+            sessions
         } else {
             Vec::new()
         };

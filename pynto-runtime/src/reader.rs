@@ -19,7 +19,7 @@
 //! A request whose op this side does not know (a newer peer's) is answered `Failure`
 //! (`Unimplemented`) right here, and the connection goes on.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use pynto_proto::{
     decode, DecodeError, ErrorKind, Failure, Message, Oid, Op, Request, Seq, Target, Value,
@@ -31,7 +31,9 @@ use crate::chains;
 use crate::dispatch;
 use crate::error::{message_name, Error};
 use crate::host::{Answer, Boxer, Host, Incoming, Inner, Session, Work};
+use crate::housekeeper::{self, Maintained};
 use crate::pool;
+use crate::wire::ReaderGuard;
 
 /// Serve `work` on this thread, as part of its chain.
 pub(crate) fn run<H: Host>(inner: &Arc<Inner<H>>, work: Work<H>) {
@@ -75,12 +77,17 @@ pub(crate) enum Event<H: Host> {
     Request(Work<H>),
     /// The connection ended (already closed).
     Closed,
+    /// No frame began within the idle timeout (`reader.rs`'s `park`): the reader may park.
+    Idle,
 }
 
 /// Read and handle one frame with the reader held, then let go of it.
 pub(crate) fn read_one<H: Host>(inner: &Arc<Inner<H>>, reader: &mut dyn FrameReader) -> Event<H> {
     let limits = inner.config.limits;
     let received = reader.recv();
+    if matches!(received, Err(TransportError::Idle)) {
+        return Event::Idle;
+    }
     if !matches!(received, Ok(Some(_))) {
         // Our own failed write shut the transport: that is why it ended.
         if let Some(why) = inner.wire.broken() {
@@ -155,11 +162,14 @@ pub(crate) fn read_loop<H: Host>(session: Session<H>) {
             return;
         }
         let event = match inner.wire.try_read() {
-            Some(mut reader) => read_one(inner, &mut **reader),
+            Some(mut reader) => match read_one(inner, &mut **reader) {
+                Event::Idle if park(inner, reader) => return,
+                event => event,
+            },
             None => return,
         };
         match event {
-            Event::Handled => {}
+            Event::Handled | Event::Idle => {}
             Event::Replied { to_waiter } => {
                 if to_waiter {
                     inner.wire.hand_on_reading();
@@ -473,4 +483,58 @@ fn reply<H: Host>(inner: &Inner<H>, seq: Seq, result: Result<Value, Failure>) ->
     // A failed write means the connection is going down; the next read reports it.
     let _ = inner.wire.send(&msg);
     Event::Handled
+}
+
+/// Have the housekeeper look after `inner` from now on (it starts awake).
+pub(crate) fn watch<H: Host>(inner: &Arc<Inner<H>>) {
+    let session = Arc::downgrade(inner) as Weak<dyn Maintained>;
+    let _ = inner.wire.parking.session.set(session.clone());
+    housekeeper::watch(session);
+}
+
+/// A read loop holding `reader` saw no frame begin for `wire::IDLE_PARK`: hand the reading to a
+/// waiting caller, or park the connection in the process's poller (no thread, one descriptor)
+/// until bytes come. True if the loop is done (the connection parked, a caller reads, or it
+/// closed); false if it should read on.
+///
+/// A caller may still take the reader of a parked connection and read its own reply with no
+/// handoff: taking the reader wakes the connection (`Wire::try_read`), and the poller's
+/// wake-up that may still come finds the reader taken, or a read loop reading. No wake-up is
+/// lost: the registration is level-triggered and armed before the reader is let go, and a
+/// wake-up that comes while this loop still holds the reader is seen here, which reads on.
+fn park<H: Host>(inner: &Arc<Inner<H>>, mut reader: ReaderGuard<'_>) -> bool {
+    let wire = &inner.wire;
+    let parking = &wire.parking;
+    if wire.is_closed() || !parking.able {
+        return wire.is_closed();
+    }
+    // A caller waits for a reply on this connection: it reads for itself, with no handoff.
+    if wire.hand_on_reading() {
+        return true;
+    }
+    let Some(session) = parking.session.get() else {
+        return false;
+    };
+    // Asleep before armed: only the wake-up (or a thread taking the reader, which we hold)
+    // wakes it, and it does so after this.
+    parking.park();
+    let calls_waited = inner.calls.calls_wait();
+    housekeeper::asleep(session, calls_waited);
+    let woken = Arc::clone(inner);
+    let armed = reader.park(Box::new(move || {
+        woken.wire.parking.wake_up();
+        ensure_reader(&woken);
+    }));
+    if armed.is_err() {
+        parking.wake_up();
+        return false;
+    }
+    drop(reader);
+    // A call that began while we held the reader could not start a read loop (one that
+    // begins from now on does, which wakes the connection): keep it under liveness watch.
+    if !calls_waited && inner.calls.calls_wait() {
+        housekeeper::doze(session, parking.flag());
+    }
+    // A wake-up that came while we held the reader could not start a read loop: read on.
+    parking.is_parked() || wire.is_closed()
 }

@@ -94,7 +94,7 @@ impl<H: Host> Session<H> {
             }
         });
         let session = Session { inner };
-        housekeeper::watch(Arc::downgrade(&session.inner) as Weak<dyn housekeeper::Maintained>);
+        reader::watch(&session.inner);
         // An acceptor's job is to read; a connector's first call reads for itself (and the
         // housekeeper starts a read loop if none comes soon).
         if role == Role::Acceptor {
@@ -123,6 +123,12 @@ impl<H: Host> Session<H> {
     /// True once the session is closed.
     pub fn is_closed(&self) -> bool {
         self.inner.wire.is_closed()
+    }
+
+    /// True while the connection waits in the process's poller: idle, with no thread reading
+    /// it (for tests and diagnostics).
+    pub fn is_parked(&self) -> bool {
+        self.inner.wire.parking.is_parked()
     }
 
     /// Why the session closed (`None` while open).
@@ -207,11 +213,13 @@ impl<H: Host> housekeeper::Maintained for Inner<H> {
         if self.wire.is_closed() {
             return;
         }
-        // Nobody has read for a moment: wake a parked caller to read, or start a read loop.
-        if self
-            .wire
-            .vacant_for()
-            .is_some_and(|ms| ms >= housekeeper::VACANCY_GRACE_MS)
+        // Nobody has read for a moment: wake a parked caller to read, or start a read loop
+        // (unless the connection waits in the poller, which finds it a reader).
+        if !self.wire.parking.is_parked()
+            && self
+                .wire
+                .vacant_for()
+                .is_some_and(|ms| ms >= housekeeper::VACANCY_GRACE_MS)
             && !self.wire.hand_on_reading()
         {
             reader::ensure_reader(&self);

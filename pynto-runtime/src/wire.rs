@@ -12,8 +12,8 @@
 //! with that write's reason when it sees the stream end.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, MutexGuard};
 use pynto_proto::{encode, Frame, Hello, Limits, Message, Oid};
@@ -23,7 +23,7 @@ use pynto_transport::{
 
 use crate::chains::ParkSlot;
 use crate::error::{transport_error, Error};
-use crate::housekeeper;
+use crate::housekeeper::{self, Maintained};
 
 /// A session's transport, its open/closed state and its release queue.
 pub(crate) struct Wire {
@@ -61,6 +61,60 @@ pub(crate) struct Wire {
     /// Callers parked while another thread reads; one is woken to read when the reader is
     /// handed on.
     parked: Mutex<Vec<Arc<ParkSlot>>>,
+    /// Whether the connection waits in the process's poller (`reader::park`).
+    pub(crate) parking: Parking,
+}
+
+/// How long a read loop waits for the next frame before it parks the connection and gives its
+/// thread back. Long enough that a busy connection (one call after another, or a client
+/// thinking between calls) keeps its reading thread; short enough that a burst of new
+/// connections holds few threads at once.
+pub(crate) const IDLE_PARK: Duration = Duration::from_millis(50);
+
+/// A connection's parking state: whether its transport can park, and whether it is parked.
+pub(crate) struct Parking {
+    /// The transport parks: its `recv` gives up between frames after [`IDLE_PARK`].
+    pub(crate) able: bool,
+    /// The connection waits in the poller.
+    parked: AtomicBool,
+    /// The session, for the housekeeper's list of awake sessions.
+    pub(crate) session: OnceLock<Weak<dyn Maintained>>,
+}
+
+impl Parking {
+    /// Parking for the transport whose reading half is `reader` (its idle timeout is set now).
+    fn new(reader: &mut dyn FrameReader) -> Parking {
+        Parking {
+            able: reader.set_idle_timeout(IDLE_PARK),
+            parked: AtomicBool::new(false),
+            session: OnceLock::new(),
+        }
+    }
+
+    /// True while the connection waits in the poller (nobody reads, nobody needs to).
+    pub(crate) fn is_parked(&self) -> bool {
+        self.parked.load(Ordering::Acquire)
+    }
+
+    /// The connection is parked from now on (before its poller registration is armed).
+    pub(crate) fn park(&self) {
+        self.parked.store(true, Ordering::SeqCst);
+    }
+
+    /// The flag the housekeeper looks at under its own lock (`housekeeper::doze`).
+    pub(crate) fn flag(&self) -> &AtomicBool {
+        &self.parked
+    }
+
+    /// A thread takes the reader, or the poller saw bytes: the connection is awake.
+    #[inline]
+    pub(crate) fn wake_up(&self) {
+        if self.parked.load(Ordering::Relaxed) && self.parked.swap(false, Ordering::SeqCst) {
+            if let Some(session) = self.session.get() {
+                housekeeper::awake(session);
+            }
+        }
+    }
 }
 
 /// The reader, held: `reading` is set while it lives, and letting go records the vacancy.
@@ -116,6 +170,7 @@ impl Wire {
             broken: Mutex::new(None),
             shutdown_handle,
             interrupter: reader.interrupter(),
+            parking: Parking::new(&mut *reader),
             reader: Mutex::new(reader),
             reading: AtomicBool::new(false),
             started: Instant::now(),
@@ -300,6 +355,7 @@ impl Wire {
     pub(crate) fn try_read(&self) -> Option<ReaderGuard<'_>> {
         let guard = self.reader.try_lock()?;
         self.reading.store(true, Ordering::Release);
+        self.parking.wake_up();
         Some(ReaderGuard { wire: self, guard })
     }
 

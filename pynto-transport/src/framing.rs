@@ -15,15 +15,16 @@
 //! it announces, and never trusts a length for allocation beyond what the peer has actually
 //! sent. [`StreamWriter`] sends a frame with vectored writes straight from the frame's buffers.
 
-use std::io::{self, BufReader, IoSlice, Read, Write};
+use std::io::{self, BufRead, BufReader, IoSlice, Read, Write};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use pynto_proto::{Frame, Limits};
 
 use crate::bulk::{Partial, Parts, Record};
+use crate::poller::Wake;
 use crate::progress::Counted;
-use crate::socket::{poll_readable, Readiness};
+use crate::socket::{poll_readable, Readiness, WakeFd};
 use crate::{FrameReader, FrameWriter, Progress, TransportError};
 
 /// The most attachments one frame may carry. Checked by both [`StreamReader`] and
@@ -73,17 +74,74 @@ pub fn check_limits(frame: &Frame, limits: &Limits) -> Result<(), TransportError
     Ok(())
 }
 
-/// Reads frames from a byte stream, through a 64 KiB buffer.
+/// Reads frames from a byte stream, through a 64 KiB buffer (given back while the reader is
+/// parked).
 ///
-/// Implements [`FrameReader`] for any `R: Read + Send`.
+/// Implements [`FrameReader`] for any `R: Read + Send + Readiness`.
 pub struct StreamReader<R: Read> {
-    inner: BufReader<Counted<R>>,
+    inner: Buffer<Counted<R>>,
     limits: Limits,
     /// An event fd polled beside the stream, written by [`crate::Interrupter`]s (which hold it
     /// weakly: it closes with this reader).
-    wake: Option<Arc<std::os::fd::OwnedFd>>,
+    wake: Option<Arc<WakeFd>>,
     /// A frame whose attachments are arriving in chunks (`bulk.rs`).
     partial: Option<Partial>,
+    /// `recv` may give up between frames at the stream's idle timeout.
+    idle: bool,
+}
+
+/// The read buffer: allocated while the stream is being read, freed while it is parked.
+enum Buffer<R> {
+    On(BufReader<R>),
+    Off(R),
+    /// Only inside [`Buffer::on`] and [`Buffer::off`].
+    Swapping,
+}
+
+impl<R: Read> Buffer<R> {
+    fn on(&mut self) -> &mut BufReader<R> {
+        if !matches!(self, Buffer::On(_)) {
+            if let Buffer::Off(r) = std::mem::replace(self, Buffer::Swapping) {
+                *self = Buffer::On(BufReader::with_capacity(READ_BUFFER, r));
+            }
+        }
+        match self {
+            Buffer::On(b) => b,
+            _ => unreachable!("the buffer was just made"),
+        }
+    }
+
+    /// Free the buffer if it holds nothing.
+    fn off(&mut self) {
+        if matches!(self, Buffer::On(b) if b.buffer().is_empty()) {
+            if let Buffer::On(b) = std::mem::replace(self, Buffer::Swapping) {
+                *self = Buffer::Off(b.into_inner());
+            }
+        }
+    }
+
+    fn buffer(&self) -> &[u8] {
+        match self {
+            Buffer::On(b) => b.buffer(),
+            _ => &[],
+        }
+    }
+
+    fn get_ref(&self) -> &R {
+        match self {
+            Buffer::On(b) => b.get_ref(),
+            Buffer::Off(r) => r,
+            Buffer::Swapping => unreachable!("never seen outside a swap"),
+        }
+    }
+
+    fn get_mut(&mut self) -> &mut R {
+        match self {
+            Buffer::On(b) => b.get_mut(),
+            Buffer::Off(r) => r,
+            Buffer::Swapping => unreachable!("never seen outside a swap"),
+        }
+    }
 }
 
 impl<R: Read> StreamReader<R> {
@@ -95,16 +153,14 @@ impl<R: Read> StreamReader<R> {
     /// A reader enforcing `limits`.
     pub fn with_limits(inner: R, limits: &Limits) -> Self {
         StreamReader {
-            inner: BufReader::with_capacity(
-                READ_BUFFER,
-                Counted {
-                    inner,
-                    progress: Progress::default(),
-                },
-            ),
+            inner: Buffer::Off(Counted {
+                inner,
+                progress: Progress::default(),
+            }),
             wake: None,
             limits: *limits,
             partial: None,
+            idle: false,
         }
     }
 
@@ -116,6 +172,10 @@ impl<R: Read> StreamReader<R> {
     /// The underlying stream.
     pub fn get_ref(&self) -> &R {
         &self.inner.get_ref().inner
+    }
+
+    fn get_mut(&mut self) -> &mut R {
+        &mut self.inner.get_mut().inner
     }
 
     /// The bytes read so far and the frame being read.
@@ -164,7 +224,7 @@ impl<R: Read> StreamReader<R> {
                             "a chunk came with no chunked frame in flight".into(),
                         ));
                     };
-                    partial.read_chunk(&mut self.inner, first)?;
+                    partial.read_chunk(self.inner.on(), first)?;
                     if partial.is_complete() {
                         return Ok(self.partial.take().map(Partial::into_frame));
                     }
@@ -224,7 +284,7 @@ impl<R: Read> StreamReader<R> {
 
     fn read_length(&mut self) -> Result<u64, TransportError> {
         let mut len = [0u8; 8];
-        self.inner.read_exact(&mut len).map_err(torn_on_eof)?;
+        self.inner.on().read_exact(&mut len).map_err(torn_on_eof)?;
         Ok(u64::from_le_bytes(len))
     }
 
@@ -242,7 +302,7 @@ impl<R: Read> StreamReader<R> {
     fn read_header(&mut self, header: &mut [u8; HEADER_LEN]) -> Result<bool, TransportError> {
         let mut filled = 0;
         while filled < HEADER_LEN {
-            match self.inner.read(&mut header[filled..]) {
+            match self.inner.on().read(&mut header[filled..]) {
                 Ok(0) if filled == 0 => return Ok(false),
                 Ok(0) => return Err(TransportError::Torn),
                 Ok(n) => {
@@ -278,6 +338,7 @@ impl<R: Read> StreamReader<R> {
         let mut filled = 0;
         loop {
             self.inner
+                .on()
                 .read_exact(&mut buf[filled..])
                 .map_err(torn_on_eof)?;
             filled = buf.len();
@@ -295,12 +356,32 @@ impl<R: Read> Read for StreamReader<R> {
     /// Raw bytes from the buffered stream, for callers that read something other than frames
     /// (e.g. a preamble) before framing starts.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(buf)
+        self.inner.on().read(buf)
     }
 }
 
 impl<R: Read + Send + Readiness> FrameReader for StreamReader<R> {
     fn recv(&mut self) -> Result<Option<Frame>, TransportError> {
+        if self.idle && self.inner.buffer().is_empty() {
+            // The first read of a frame may give up at the idle timeout; none after it may.
+            self.get_mut().allow_idle(true);
+            let first = self.inner.on().fill_buf().map(|_| ());
+            self.get_mut().allow_idle(false);
+            match first {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Err(TransportError::Idle)
+                }
+                Err(e) if e.kind() != io::ErrorKind::Interrupted => {
+                    return Err(TransportError::Io(e))
+                }
+                _ => {}
+            }
+        }
         self.read_frame()
     }
 
@@ -315,23 +396,36 @@ impl<R: Read + Send + Readiness> FrameReader for StreamReader<R> {
         let Some(fd) = self.get_ref().readiness_fd() else {
             return Ok(true);
         };
-        let wake = self
-            .wake
-            .as_ref()
-            .map(|w| std::os::fd::AsRawFd::as_raw_fd(&**w));
+        let wake = self.wake.as_ref().and_then(|w| w.fd());
         poll_readable(fd, wake, timeout)
     }
 
     fn interrupter(&mut self) -> Option<crate::Interrupter> {
         self.get_ref().readiness_fd()?;
-        if self.wake.is_none() {
-            self.wake = crate::socket::event_fd();
-        }
-        Some(crate::socket::poke(Arc::downgrade(self.wake.as_ref()?)))
+        let wake = self.wake.get_or_insert_with(WakeFd::new);
+        Some(crate::socket::poke(Arc::downgrade(wake)))
     }
 
     fn progress(&self) -> Option<Progress> {
         Some(StreamReader::progress(self).clone())
+    }
+
+    fn set_idle_timeout(&mut self, idle: std::time::Duration) -> bool {
+        self.idle = self.get_mut().set_idle_timeout(idle);
+        self.idle
+    }
+
+    fn park(&mut self, wake: Wake) -> Result<(), Wake> {
+        if !self.inner.buffer().is_empty() {
+            return Err(wake);
+        }
+        self.get_mut().park(wake)?;
+        // Nothing to keep while parked: the buffer and the event fd come back on next use.
+        self.inner.off();
+        if let Some(w) = &self.wake {
+            w.close();
+        }
+        Ok(())
     }
 }
 
@@ -565,199 +659,4 @@ pub fn write_all_pieces<W: Write + ?Sized>(w: &mut W, pieces: &[&[u8]]) -> io::R
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn frame(body: &[u8], atts: &[&[u8]]) -> Frame {
-        Frame {
-            body: Bytes::copy_from_slice(body),
-            attachments: atts.iter().map(|a| Bytes::copy_from_slice(a)).collect(),
-        }
-    }
-
-    fn encode(frames: &[Frame]) -> Vec<u8> {
-        let mut w = StreamWriter::new(Vec::new());
-        for f in frames {
-            w.send(f).unwrap();
-        }
-        w.into_inner()
-    }
-
-    /// A writer accepting at most `chunk` bytes per call, to exercise partial writes.
-    struct Dribble {
-        out: Vec<u8>,
-        chunk: usize,
-    }
-
-    impl Write for Dribble {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            let n = buf.len().min(self.chunk);
-            self.out.extend_from_slice(&buf[..n]);
-            Ok(n)
-        }
-        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-            let mut left = self.chunk;
-            let mut n = 0;
-            for b in bufs {
-                let k = b.len().min(left);
-                self.out.extend_from_slice(&b[..k]);
-                left -= k;
-                n += k;
-                if left == 0 {
-                    break;
-                }
-            }
-            Ok(n)
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    /// A reader returning at most `chunk` bytes per call.
-    struct Trickle<'a> {
-        data: &'a [u8],
-        chunk: usize,
-    }
-
-    impl Read for Trickle<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let n = buf.len().min(self.chunk).min(self.data.len());
-            buf[..n].copy_from_slice(&self.data[..n]);
-            self.data = &self.data[n..];
-            Ok(n)
-        }
-    }
-
-    #[test]
-    fn layout_is_as_documented() {
-        let bytes = encode(&[frame(b"ab", &[b"xyz"])]);
-        let mut expected = vec![2, 0, 0, 0, 1, 0, 0, 0, b'a', b'b'];
-        expected.extend_from_slice(&3u64.to_le_bytes());
-        expected.extend_from_slice(b"xyz");
-        assert_eq!(bytes, expected);
-    }
-
-    #[test]
-    fn round_trip_with_partial_writes_and_reads() {
-        let frames = vec![
-            frame(b"", &[]),
-            frame(b"hello", &[]),
-            frame(b"x", &[b"", b"attachment", &[7u8; 100_000]]),
-            frame(&[1u8; 70_000], &[b"tail"]),
-        ];
-        for chunk in [1, 3, 7, 4096, 1 << 20] {
-            let mut w = StreamWriter::new(Dribble {
-                out: Vec::new(),
-                chunk,
-            });
-            for f in &frames {
-                w.send(f).unwrap();
-            }
-            let data = w.into_inner().out;
-            assert_eq!(data, encode(&frames));
-            let mut r = StreamReader::new(Trickle { data: &data, chunk });
-            for f in &frames {
-                assert_eq!(r.read_frame().unwrap().as_ref(), Some(f));
-            }
-            assert!(r.read_frame().unwrap().is_none());
-        }
-    }
-
-    #[test]
-    fn a_batch_is_its_frames_in_order() {
-        let frames = [frame(b"release", &[]), frame(b"reply", &[b"bulk", b""])];
-        let mut w = StreamWriter::new(Dribble {
-            out: Vec::new(),
-            chunk: usize::MAX,
-        });
-        w.send_batch(&[&frames[0], &frames[1]]).unwrap();
-        assert_eq!(w.into_inner().out, encode(&frames));
-    }
-
-    #[test]
-    fn many_attachments_beyond_iov_max() {
-        let atts: Vec<Vec<u8>> = (0..3000u32).map(|i| i.to_le_bytes().to_vec()).collect();
-        let refs: Vec<&[u8]> = atts.iter().map(|a| a.as_slice()).collect();
-        let f = frame(b"many", &refs);
-        let data = encode(std::slice::from_ref(&f));
-        let mut r = StreamReader::new(&data[..]);
-        assert_eq!(r.read_frame().unwrap(), Some(f));
-    }
-
-    #[test]
-    fn torn_everywhere() {
-        let data = encode(&[frame(b"body", &[b"attachment"])]);
-        for cut in 1..data.len() {
-            let mut r = StreamReader::new(&data[..cut]);
-            assert!(
-                matches!(r.read_frame(), Err(TransportError::Torn)),
-                "cut at {cut}"
-            );
-        }
-        let mut r = StreamReader::new(&data[..0]);
-        assert!(r.read_frame().unwrap().is_none());
-    }
-
-    #[test]
-    fn limits_are_checked_before_reading() {
-        let limits = Limits {
-            max_frame: 16,
-            max_message: 100,
-            ..Limits::default()
-        };
-        // A header claiming a 4 GiB body and nothing after it.
-        let mut data = u32::MAX.to_le_bytes().to_vec();
-        data.extend_from_slice(&0u32.to_le_bytes());
-        let mut r = StreamReader::with_limits(&data[..], &limits);
-        assert!(matches!(
-            r.read_frame(),
-            Err(TransportError::FrameTooLarge { len, max: 16 }) if len == u64::from(u32::MAX)
-        ));
-        // Too many attachments.
-        let mut data = 0u32.to_le_bytes().to_vec();
-        data.extend_from_slice(&(MAX_ATTACHMENTS + 1).to_le_bytes());
-        let mut r = StreamReader::with_limits(&data[..], &limits);
-        assert!(matches!(
-            r.read_frame(),
-            Err(TransportError::TooManyAttachments { .. })
-        ));
-        // An attachment claiming 1 TiB.
-        let mut data = 1u32.to_le_bytes().to_vec();
-        data.extend_from_slice(&1u32.to_le_bytes());
-        data.push(b'x');
-        data.extend_from_slice(&(1u64 << 40).to_le_bytes());
-        let mut r = StreamReader::with_limits(&data[..], &limits);
-        assert!(matches!(
-            r.read_frame(),
-            Err(TransportError::MessageTooLarge { max: 100, .. })
-        ));
-        // Within the default limits, a hostile attachment length is Torn, not an allocation
-        // of the claimed size.
-        let mut data = 1u32.to_le_bytes().to_vec();
-        data.extend_from_slice(&1u32.to_le_bytes());
-        data.push(b'x');
-        data.extend_from_slice(&(1u64 << 39).to_le_bytes());
-        data.extend_from_slice(b"a few bytes");
-        let mut r = StreamReader::new(&data[..]);
-        assert!(matches!(r.read_frame(), Err(TransportError::Torn)));
-    }
-
-    #[test]
-    fn check_limits_matches_reader() {
-        let limits = Limits {
-            max_frame: 4,
-            max_message: 10,
-            ..Limits::default()
-        };
-        assert!(check_limits(&frame(b"abcd", &[b"efghij"]), &limits).is_ok());
-        assert!(matches!(
-            check_limits(&frame(b"abcde", &[]), &limits),
-            Err(TransportError::FrameTooLarge { len: 5, max: 4 })
-        ));
-        assert!(matches!(
-            check_limits(&frame(b"abcd", &[b"efghijk"]), &limits),
-            Err(TransportError::MessageTooLarge { len: 11, max: 10 })
-        ));
-    }
-}
+mod tests;

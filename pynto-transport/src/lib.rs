@@ -45,6 +45,7 @@ pub mod bulk;
 pub mod child;
 pub mod framing;
 pub mod memory;
+pub mod poller;
 pub mod progress;
 pub mod socket;
 pub mod stdio;
@@ -86,6 +87,20 @@ pub trait FrameReader: Send {
     /// them (every byte-stream transport does).
     fn progress(&self) -> Option<Progress> {
         None
+    }
+    /// Make `recv` give up with [`TransportError::Idle`] when no byte of a new frame has come
+    /// for `idle` (never once a frame has begun: its bytes may come as slowly as they like).
+    /// False where the transport cannot (the default); its `recv` then waits as before.
+    fn set_idle_timeout(&mut self, _idle: std::time::Duration) -> bool {
+        false
+    }
+    /// Park an idle reader: free what it need not keep while idle (its read buffer, its event
+    /// fd) and have the process's poller ([`poller`]) run `wake` once, on its own thread, when
+    /// the transport is readable again. Whoever holds the reader may still `recv` meanwhile.
+    /// `Err(wake)` where the transport cannot be polled, or holds received bytes (the
+    /// default): then keep reading with `recv`.
+    fn park(&mut self, wake: poller::Wake) -> Result<(), poller::Wake> {
+        Err(wake)
     }
 }
 
@@ -227,6 +242,9 @@ pub enum TransportError {
     WriteTimeout(std::time::Duration),
     /// The records of a chunked frame came out of order, or a chunk overran its attachment.
     Chunks(String),
+    /// No frame began within the reader's idle timeout ([`FrameReader::set_idle_timeout`]).
+    /// Nothing is lost: the reader may `recv` again, or park.
+    Idle,
 }
 
 impl fmt::Display for TransportError {
@@ -257,6 +275,7 @@ impl fmt::Display for TransportError {
                 "the peer read nothing for {:.1} s while a frame was sent to it",
                 limit.as_secs_f64()
             ),
+            TransportError::Idle => f.write_str("no frame began within the idle timeout"),
         }
     }
 }

@@ -2,8 +2,10 @@
 //! writer that share it; readiness polling beside an interrupting event fd; shutdown from any
 //! thread; a write timeout so a peer that stops reading cannot hold a writer for ever.
 //!
-//! A connection costs two descriptors: the socket, and the event fd its reader polls beside it
-//! (created on first use, closed with the reader).
+//! A connection costs one descriptor, the socket, plus an event fd while a caller waits on it
+//! (created when a thread first waits for the socket beside it, closed when the connection
+//! parks or the reader goes). An idle connection parks in the process's poller
+//! (`poller.rs`): its reads give up after the idle timeout between frames, never inside one.
 
 use std::io::{self, IoSlice, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -14,6 +16,7 @@ use std::time::Duration;
 use pynto_proto::Frame;
 
 use crate::framing::{StreamReader, StreamWriter};
+use crate::poller::{Registration, Wake};
 use crate::{FrameReader, FrameWriter, Progress, TransportError};
 
 /// A connected socket that both halves of a connection use at once, through shared references.
@@ -55,8 +58,11 @@ pub(crate) fn split_socket<S: Socket>(stream: S) -> (Box<dyn FrameReader>, Box<d
     let socket = Arc::new(stream);
     let closed = Arc::new(AtomicBool::new(false));
     let reader = StreamReader::new(ClosableRead {
+        registration: None,
         socket: Arc::clone(&socket),
         closed: Arc::clone(&closed),
+        idle: None,
+        may_idle: false,
     });
     let writer = SocketWriter {
         writer: StreamWriter::new(SharedWrite(Arc::clone(&socket))),
@@ -70,26 +76,95 @@ pub(crate) fn split_socket<S: Socket>(stream: S) -> (Box<dyn FrameReader>, Box<d
 /// The read half of a socket that reports end of stream instead of an error once the
 /// transport has been shut down locally (after our own shutdown the kernel may answer late
 /// data from the peer with a reset, which is no news to us).
+///
+/// With an idle timeout (`SO_RCVTIMEO`), a read that waits that long gives up with
+/// `WouldBlock` only when the framing allows it (the first read of a frame); any other read
+/// waits on, so a frame that arrives slowly is never cut.
 pub(crate) struct ClosableRead<S> {
+    /// Declared before `socket`: removed from the poller while the descriptor is open.
+    registration: Option<Registration>,
     socket: Arc<S>,
     closed: Arc<AtomicBool>,
-}
-
-impl<S: Socket> AsRawFd for ClosableRead<S> {
-    fn as_raw_fd(&self) -> RawFd {
-        self.socket.as_raw_fd()
-    }
+    /// The idle timeout set on the socket, if any.
+    idle: Option<Duration>,
+    /// The next read may give up at the idle timeout.
+    may_idle: bool,
 }
 
 impl<S: Socket> Read for ClosableRead<S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.closed.load(Ordering::Acquire) {
+                return Ok(0);
+            }
+            return match self.socket.read_shared(buf) {
+                Err(_) if self.closed.load(Ordering::Acquire) => Ok(0),
+                Err(e) if self.idle.is_some() && would_block(&e) && !self.may_idle => continue,
+                other => other,
+            };
+        }
+    }
+}
+
+fn would_block(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+impl<S: Socket> Readiness for ClosableRead<S> {
+    fn readiness_fd(&self) -> Option<RawFd> {
+        Some(self.socket.as_raw_fd())
+    }
+
+    fn set_idle_timeout(&mut self, idle: Duration) -> bool {
+        // Idling is for parking: not without a poller.
+        let ok = crate::poller::available()
+            && set_receive_timeout(self.socket.as_raw_fd(), idle).is_ok();
+        if ok {
+            self.idle = Some(idle);
+        }
+        ok
+    }
+
+    fn allow_idle(&mut self, allow: bool) {
+        self.may_idle = allow;
+    }
+
+    fn park(&mut self, wake: Wake) -> Result<(), Wake> {
         if self.closed.load(Ordering::Acquire) {
-            return Ok(0);
+            return Err(wake);
         }
-        match self.socket.read_shared(buf) {
-            Err(_) if self.closed.load(Ordering::Acquire) => Ok(0),
-            other => other,
-        }
+        let fd = self.socket.as_raw_fd();
+        self.registration
+            .get_or_insert_with(|| Registration::new(fd))
+            .arm(wake)
+    }
+}
+
+/// `SO_RCVTIMEO`: a blocking read waits at most `timeout`, then fails with `WouldBlock`.
+fn set_receive_timeout(fd: RawFd, timeout: Duration) -> io::Result<()> {
+    // A zero timeval would mean "no timeout".
+    let timeout = timeout.max(Duration::from_micros(1));
+    let tv = libc::timeval {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_usec: timeout.subsec_micros() as libc::suseconds_t,
+    };
+    // SAFETY: setsockopt with a valid descriptor and a pointer to a live timeval.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
@@ -186,41 +261,120 @@ impl<S: Socket> FrameWriter for SocketWriter<S> {
     }
 }
 
-/// What a framed stream waits on for readiness: its file descriptor, where it has one.
+/// What a framed stream waits on for readiness, and how it idles.
 pub trait Readiness {
     /// The descriptor to poll, or `None` (then readiness is reported at once).
     fn readiness_fd(&self) -> Option<RawFd>;
+    /// Make a read that may idle (see [`Readiness::allow_idle`]) give up with `WouldBlock`
+    /// after `idle` with nothing to read. False where the stream cannot (the default).
+    fn set_idle_timeout(&mut self, _idle: Duration) -> bool {
+        false
+    }
+    /// Whether the next reads may give up at the idle timeout (true only for the first read
+    /// of a frame; other reads wait on).
+    fn allow_idle(&mut self, _allow: bool) {}
+    /// Run `wake` once, from the process's poller, when the stream is readable. `Err(wake)`
+    /// where the stream cannot be polled (the default).
+    fn park(&mut self, wake: Wake) -> Result<(), Wake> {
+        Err(wake)
+    }
 }
 
-impl<T: AsRawFd> Readiness for T {
+impl Readiness for std::process::ChildStdout {
     fn readiness_fd(&self) -> Option<RawFd> {
         Some(self.as_raw_fd())
     }
 }
 
-/// A fresh non-blocking event fd, for interrupting a reader's poll.
-pub(crate) fn event_fd() -> Option<Arc<OwnedFd>> {
-    // SAFETY: eventfd returns a new descriptor or -1.
-    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-    if fd < 0 {
-        return None;
+impl Readiness for std::fs::File {
+    fn readiness_fd(&self) -> Option<RawFd> {
+        Some(self.as_raw_fd())
     }
-    // SAFETY: `fd` is a fresh descriptor nobody else owns.
-    Some(Arc::new(unsafe {
-        <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd)
-    }))
+}
+
+/// A reader's event fd, polled beside its socket so a waiting caller can be interrupted. It
+/// exists only while needed: made when a thread first waits, closed when the connection parks
+/// (an idle connection then costs its socket alone). [`crate::Interrupter`]s hold it weakly.
+#[derive(Default)]
+pub(crate) struct WakeFd {
+    /// The event fd's number while it is open (read without the lock by the reader's holder,
+    /// the only one who closes it), or -1.
+    raw: std::sync::atomic::AtomicI32,
+    state: std::sync::Mutex<WakeState>,
+}
+
+#[derive(Default)]
+struct WakeState {
+    fd: Option<OwnedFd>,
+    /// Poked while no event fd was open: the next one is made poked.
+    pending: bool,
+}
+
+impl WakeFd {
+    pub(crate) fn new() -> Arc<WakeFd> {
+        Arc::new(WakeFd {
+            raw: std::sync::atomic::AtomicI32::new(-1),
+            state: Default::default(),
+        })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, WakeState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The event fd to poll, made now if need be (`None` if none can be made). Only the
+    /// reader's holder calls this, and only it calls [`WakeFd::close`].
+    pub(crate) fn fd(&self) -> Option<RawFd> {
+        let raw = self.raw.load(Ordering::Acquire);
+        if raw >= 0 {
+            return Some(raw);
+        }
+        let mut state = self.state();
+        // SAFETY: eventfd returns a new descriptor or -1.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: `fd` is a fresh descriptor nobody else owns.
+        let owned = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        if std::mem::take(&mut state.pending) {
+            write_one(fd);
+        }
+        state.fd = Some(owned);
+        self.raw.store(fd, Ordering::Release);
+        Some(fd)
+    }
+
+    /// Close the event fd (a poke that comes later is kept for the next one).
+    pub(crate) fn close(&self) {
+        let mut state = self.state();
+        self.raw.store(-1, Ordering::Release);
+        state.fd = None;
+    }
+
+    fn poke(&self) {
+        let mut state = self.state();
+        match &state.fd {
+            Some(fd) => write_one(fd.as_raw_fd()),
+            None => state.pending = true,
+        }
+    }
+}
+
+fn write_one(fd: RawFd) {
+    let one: u64 = 1;
+    // SAFETY: writes 8 bytes from a valid u64 to an open event fd.
+    unsafe {
+        libc::write(fd, (&one as *const u64).cast(), 8);
+    }
 }
 
 /// An interrupter that pokes `wake` while the reader that owns it lives (the reader holds the
 /// only strong reference, so the event fd closes with the reader).
-pub(crate) fn poke(wake: Weak<OwnedFd>) -> crate::Interrupter {
+pub(crate) fn poke(wake: Weak<WakeFd>) -> crate::Interrupter {
     crate::Interrupter::new(move || {
-        if let Some(fd) = wake.upgrade() {
-            let one: u64 = 1;
-            // SAFETY: writes 8 bytes from a valid u64 to an event fd kept open by `fd`.
-            unsafe {
-                libc::write(fd.as_raw_fd(), (&one as *const u64).cast(), 8);
-            }
+        if let Some(wake) = wake.upgrade() {
+            wake.poke();
         }
     })
 }

@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
-use pynto_proto::{Frame, Limits};
+use pynto_proto::Frame;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -471,15 +471,21 @@ impl TlsTransport {
     }
 }
 
+mod reader;
+use reader::{PlainReader, TlsReader};
+
 impl Transport for TlsTransport {
     fn split(self: Box<Self>) -> (Box<dyn FrameReader>, Box<dyn FrameWriter>) {
         let reader = TlsReader {
             inner: StreamReader::new(PlainReader {
+                registration: None,
                 shared: Arc::clone(&self.shared),
-                raw: vec![0; RAW_READ].into_boxed_slice(),
+                raw: Box::default(),
                 start: 0,
                 end: 0,
                 eof: false,
+                idle: false,
+                may_idle: false,
             }),
         };
         let writer = TlsWriter {
@@ -495,91 +501,6 @@ impl Transport for TlsTransport {
 
     fn peer(&self) -> String {
         self.peer.clone()
-    }
-}
-
-/// Decrypted bytes from the connection, as a `Read` for the framing.
-struct PlainReader {
-    shared: Arc<Shared>,
-    /// Raw bytes read from the socket and not yet given to rustls: `raw[start..end]`.
-    raw: Box<[u8]>,
-    start: usize,
-    end: usize,
-    eof: bool,
-}
-
-/// rustls may hold decrypted bytes the socket no longer shows, so polling the socket cannot
-/// tell readiness: report it at once (and `recv` blocks).
-impl crate::socket::Readiness for PlainReader {
-    fn readiness_fd(&self) -> Option<std::os::fd::RawFd> {
-        None
-    }
-}
-
-impl Read for PlainReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() || self.shared.is_closed() {
-            return Ok(0);
-        }
-        match self.read_plain(buf) {
-            Err(_) if self.shared.is_closed() => Ok(0),
-            other => other,
-        }
-    }
-}
-
-impl PlainReader {
-    fn read_plain(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            {
-                let mut conn = lock(&self.shared.conn);
-                match conn.reader().read(buf) {
-                    // Plaintext, or a clean close_notify.
-                    Ok(n) => return Ok(n),
-                    // The socket ended without close_notify. The framing still tells a torn
-                    // frame from a clean end between frames, so treat it as end of stream.
-                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(e),
-                }
-                if self.start < self.end || self.eof {
-                    let mut pending = &self.raw[self.start..self.end];
-                    let before = pending.len();
-                    conn.read_tls(&mut pending)?;
-                    self.start += before - pending.len();
-                    let processed = conn.process_new_packets();
-                    let wants_write = conn.wants_write();
-                    drop(conn);
-                    if wants_write {
-                        self.shared.flush_if_idle();
-                    }
-                    if let Err(e) = processed {
-                        return Err(io::Error::new(io::ErrorKind::InvalidData, e));
-                    }
-                    if self.eof && self.start == self.end {
-                        // rustls has seen the end; the next reader().read reports it.
-                        let mut conn = lock(&self.shared.conn);
-                        return match conn.reader().read(buf) {
-                            Ok(n) => Ok(n),
-                            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
-                            Err(e) => Err(e),
-                        };
-                    }
-                    continue;
-                }
-            }
-            // Nothing buffered anywhere: wait for the socket, without the lock.
-            match (&self.shared.sock).read(&mut self.raw) {
-                Ok(0) => self.eof = true,
-                Ok(n) => {
-                    self.start = 0;
-                    self.end = n;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
     }
 }
 
@@ -612,34 +533,6 @@ impl Shared {
             }
         }
         let _ = (&self.sock).write_all(&out);
-    }
-}
-
-/// The reading half: frames from the decrypted stream, with TLS failures reported as
-/// [`TransportError::Tls`].
-struct TlsReader {
-    inner: StreamReader<PlainReader>,
-}
-
-impl FrameReader for TlsReader {
-    fn recv(&mut self) -> Result<Option<Frame>, TransportError> {
-        self.inner.read_frame().map_err(|e| match e {
-            TransportError::Io(e)
-                if e.get_ref()
-                    .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()) =>
-            {
-                TransportError::Tls(e.to_string())
-            }
-            other => other,
-        })
-    }
-
-    fn set_limits(&mut self, limits: &Limits) {
-        self.inner.set_limits(limits);
-    }
-
-    fn progress(&self) -> Option<crate::Progress> {
-        Some(self.inner.progress().clone())
     }
 }
 

@@ -1,5 +1,5 @@
 //! TLS: certificates made in the test with rcgen, frames both ways, client certificates,
-//! a wrong CA failing clearly, and shutdown unblocking a reader.
+//! a wrong CA failing clearly, shutdown unblocking a reader, and an idle reader parking.
 
 mod common;
 
@@ -215,6 +215,49 @@ fn shutdown_unblocks_tls_reader() {
     // The peer of a clean shutdown sees a clean end of stream.
     let (mut r, _w) = server.unwrap().split();
     let _ = r.recv();
+}
+
+#[test]
+fn an_idle_tls_reader_parks_and_is_woken_by_a_frame() {
+    let ca = Ca::new("CA");
+    let (client, server) = handshake(
+        server_config(&ca, None),
+        client_config(&ca, None),
+        "localhost",
+    );
+    let (mut reader, _w) = server.unwrap().split();
+    let (_r, mut peer) = client.unwrap().split();
+    assert!(reader.set_idle_timeout(std::time::Duration::from_millis(30)));
+    // Frames sent before parking are read whole, from rustls's buffers or the socket.
+    for i in 0..3 {
+        peer.send(&small(i)).unwrap();
+    }
+    for i in 0..3 {
+        assert_eq!(reader.recv().unwrap(), Some(small(i)));
+    }
+    assert!(matches!(reader.recv(), Err(TransportError::Idle)));
+    let (tx, woken) = std::sync::mpsc::channel();
+    let parked = reader.park(Box::new(move || {
+        let _ = tx.send(());
+    }));
+    assert!(parked.is_ok());
+    // A large frame (sent from another thread: it fills the socket's buffers).
+    let sender = thread::spawn(move || {
+        peer.send(&large()).unwrap();
+        peer
+    });
+    woken
+        .recv_timeout(PROMPTLY)
+        .expect("a frame wakes the parked reader");
+    assert_eq!(reader.recv().unwrap(), Some(large()));
+    let mut peer = sender.join().unwrap();
+    // A frame read while plaintext is left in rustls: parking is refused, nothing is lost.
+    peer.send(&small(8)).unwrap();
+    peer.send(&small(9)).unwrap();
+    assert_eq!(reader.recv().unwrap(), Some(small(8)));
+    let refused = reader.park(Box::new(|| {}));
+    let second = reader.recv().unwrap();
+    assert_eq!(second, Some(small(9)), "parked: {}", refused.is_ok());
 }
 
 #[test]
