@@ -196,7 +196,10 @@ impl Partial {
             // Room as read_payload makes it: zeroed address space ahead of what arrived, never
             // more than about twice the bytes the peer really sent, whatever it announced.
             if have == 0 {
-                self.filling = vec![0; (want as usize).min(PREALLOC_MAX).max(len)];
+                // The whole attachment as zeroed address space if the system grants it (pages
+                // cost memory only once bytes land in them); else room for the first part.
+                self.filling = zeroed(want as usize)
+                    .unwrap_or_else(|| vec![0; (want as usize).min(PREALLOC_MAX).max(len)]);
                 advise_huge_pages(&mut self.filling);
             } else {
                 let grow = (want as usize - have).min(have.max(PREALLOC_MAX)).max(len);
@@ -225,6 +228,22 @@ impl Partial {
             self.filled = 0;
             self.done.push(Bytes::from(whole));
         }
+    }
+}
+
+/// `len` zeroed bytes straight from the allocator (`calloc`: a large block is fresh zero pages
+/// from `mmap`, untouched, so it costs address space, not memory, until bytes land in it), or
+/// `None` if the system refuses that much address space (a hostile announced length).
+fn zeroed(len: usize) -> Option<Vec<u8>> {
+    if len == 0 {
+        return Some(Vec::new());
+    }
+    let layout = std::alloc::Layout::array::<u8>(len).ok()?;
+    // SAFETY: the layout has a non-zero size; a non-null result is `len` zeroed bytes owned by
+    // the Vec from here on, with the global allocator's layout for `u8`.
+    unsafe {
+        let ptr = std::alloc::alloc_zeroed(layout);
+        (!ptr.is_null()).then(|| Vec::from_raw_parts(ptr, len, len))
     }
 }
 
