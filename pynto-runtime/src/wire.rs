@@ -206,29 +206,25 @@ impl Wire {
         if self.peer_reads_chunks && frame.len() - frame.body.len() as u64 >= bulk::CHUNKED_MIN {
             return self.send_in_chunks(frame);
         }
-        let releases = std::mem::take(&mut *self.releases.lock());
-        let releases = (!releases.is_empty()).then(|| encode(&Message::Release(releases)));
+        let releases = self.take_releases();
         let mut writer = self.writer.lock();
         let written = match &releases {
             None => writer.send(frame),
-            Some(releases) => {
-                // The releases and the frame in one write: the peer reads both at once.
-                self.releases_sent.fetch_add(1, Ordering::Relaxed);
-                writer.send_batch(&[releases, frame])
-            }
+            // The releases and the frame in one write: the peer reads both at once.
+            Some(releases) => writer.send_batch(&[releases, frame]),
         };
         drop(writer);
         written.map_err(|e| self.break_off(e))
     }
 
-    /// Write the queued releases, if any.
-    fn send_releases(&self, writer: &mut dyn FrameWriter) -> Result<(), TransportError> {
+    /// The queued releases as one `Release` frame (counted as sent), if any are queued.
+    fn take_releases(&self) -> Option<Frame> {
         let releases = std::mem::take(&mut *self.releases.lock());
         if releases.is_empty() {
-            return Ok(());
+            return None;
         }
         self.releases_sent.fetch_add(1, Ordering::Relaxed);
-        writer.send(&encode(&Message::Release(releases)))
+        Some(encode(&Message::Release(releases)))
     }
 
     /// Write a frame with bulk attachments in parts, letting go of the writer between them so
@@ -240,9 +236,10 @@ impl Wire {
             if self.is_closed() {
                 return Err(self.closed_error());
             }
+            let releases = self.take_releases();
             let mut writer = self.writer.lock();
-            let written = self
-                .send_releases(&mut **writer)
+            let written = releases
+                .map_or(Ok(()), |releases| writer.send(&releases))
                 .and_then(|()| writer.send_part(frame, &mut parts));
             // Fairly: a thread waiting to write goes before this one's next chunk.
             MutexGuard::unlock_fair(writer);
@@ -264,15 +261,13 @@ impl Wire {
 
     /// Write queued releases now, if any (a pool thread's chore on an idle connection).
     pub(crate) fn flush_releases(&self) {
-        let releases = std::mem::take(&mut *self.releases.lock());
-        if releases.is_empty() || self.is_closed() {
+        if self.is_closed() {
             return;
         }
-        self.releases_sent.fetch_add(1, Ordering::Relaxed);
-        let written = self
-            .writer
-            .lock()
-            .send(&encode(&Message::Release(releases)));
+        let Some(releases) = self.take_releases() else {
+            return;
+        };
+        let written = self.writer.lock().send(&releases);
         if let Err(e) = written {
             self.break_off(e);
         }

@@ -5,8 +5,6 @@
 //! (autodoc imports it). The code examples of the pages are run by pytest
 //! (`pynto-py/tests/test_docs.py`), not here.
 
-use std::process::Stdio;
-
 use crate::{prepare_venv, run, Ctx, Failure, Venv};
 
 /// Sphinx and the Markdown parser, pinned: a new release must not break the build unasked.
@@ -29,23 +27,7 @@ pub(crate) fn docs_step(ctx: &Ctx) -> Result<(), String> {
 }
 
 fn build(ctx: &Ctx, venv: &Venv) -> Result<(), String> {
-    let check = "import importlib.metadata as m, sys; \
-                 want = dict(a.split('==') for a in sys.argv[1:]); \
-                 sys.exit(any(m.version(k) != v for k, v in want.items()))";
-    let have = venv
-        .command(&ctx.root, &venv.python)
-        .args(["-c", check])
-        .args(DOCS_TOOLS)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !have {
-        run(venv
-            .command(&ctx.root, &venv.python)
-            .args(["-m", "pip", "install", "--quiet"])
-            .args(DOCS_TOOLS))?;
-    }
+    venv.ensure_pinned(&ctx.root, DOCS_TOOLS)?;
     // -W: warnings are errors; --keep-going: report them all; -E: no stale environment, so
     // a warning of an unchanged page is not hidden by the cache.
     run(venv.command(&ctx.root, &venv.python).args([

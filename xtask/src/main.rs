@@ -298,6 +298,28 @@ impl Venv {
             .env_remove("PYTHONHOME");
         cmd
     }
+
+    /// Install `tools` (pinned `name==version` requirements) unless exactly those are there.
+    fn ensure_pinned(&self, root: &Path, tools: &[&str]) -> Result<(), String> {
+        let check = "import importlib.metadata as m, sys; \
+                     want = dict(a.split('==') for a in sys.argv[1:]); \
+                     sys.exit(any(m.version(k) != v for k, v in want.items()))";
+        let have = self
+            .command(root, &self.python)
+            .args(["-c", check])
+            .args(tools)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if have {
+            return Ok(());
+        }
+        run(self
+            .command(root, &self.python)
+            .args(["-m", "pip", "install", "--quiet"])
+            .args(tools))
+    }
 }
 
 fn python_step(ctx: &Ctx) -> Result<(), String> {

@@ -253,23 +253,7 @@ fn tools_venv(ctx: &Ctx) -> Result<Venv, String> {
     path.push(":");
     path.push(std::env::var_os("PATH").unwrap_or_default());
     let venv = Venv { python, dir, path };
-    let check = "import importlib.metadata as m, sys; \
-                 want = dict(a.split('==') for a in sys.argv[1:]); \
-                 sys.exit(any(m.version(k) != v for k, v in want.items()))";
-    let have = venv
-        .command(&ctx.root, &venv.python)
-        .args(["-c", check])
-        .args(WHEEL_TOOLS)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !have {
-        run(venv
-            .command(&ctx.root, &venv.python)
-            .args(["-m", "pip", "install", "--quiet"])
-            .args(WHEEL_TOOLS))?;
-    }
+    venv.ensure_pinned(&ctx.root, WHEEL_TOOLS)?;
     Ok(venv)
 }
 
